@@ -1,0 +1,181 @@
+# cython: language_level=3
+"""Python twins of the BLAS door (csrc/blas.pxd), for the tests and the graph path.
+
+They accept 2-D arrays in C or Fortran order, and row-strided views (a slice of
+rows or columns of a C array): a Fortran array is handed to the door as the
+transpose of a C array. Outputs are written in place and returned.
+"""
+
+import numpy as np
+from cython cimport floating
+
+cimport blas
+
+
+cdef inline bint _as_rows(floating[:, :] A, int* ld) noexcept:
+    """Describe A to the row-major door: returns True when A must be read
+    transposed (it is Fortran-like) and sets its leading dimension."""
+    cdef Py_ssize_t item = sizeof(floating)
+    if A.shape[1] <= 1 or A.strides[1] == item:
+        ld[0] = <int>max(A.strides[0] // item, max(A.shape[1], 1))
+        return False
+    ld[0] = <int>max(A.strides[1] // item, max(A.shape[0], 1))
+    return True
+
+
+def _check_unit_stride(name, a):
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {a.shape}")
+    item = a.itemsize
+    if not (a.strides[1] == item or a.strides[0] == item or min(a.shape) <= 1) \
+            or a.strides[0] < 0 or a.strides[1] < 0:
+        raise ValueError(f"{name} must have unit stride along one axis, got strides {a.strides}")
+
+
+def gemm(A, B, C=None, bint trans_a=False, bint trans_b=False, alpha=1.0, beta=0.0):
+    """C = alpha * op(A) @ op(B) + beta * C; op(X) is X.T when trans_x.
+
+    A, B, C: 2-D arrays of one dtype (float32 or float64); C (m, n) is created
+    (zeros) when None and must have unit stride along its rows or columns.
+    """
+    for name, a in (("A", A), ("B", B)):
+        _check_unit_stride(name, a)
+    m = A.shape[1] if trans_a else A.shape[0]
+    k = A.shape[0] if trans_a else A.shape[1]
+    kb = B.shape[1] if trans_b else B.shape[0]
+    n = B.shape[0] if trans_b else B.shape[1]
+    if k != kb:
+        raise ValueError(f"gemm: op(A) has shape {(m, k)} and op(B) has shape {(kb, n)}")
+    if C is None:
+        C = np.zeros((m, n), dtype=A.dtype)
+    _check_unit_stride("C", C)
+    if C.shape != (m, n):
+        raise ValueError(f"gemm: C has shape {C.shape}, expected {(m, n)}")
+    if not (A.dtype == B.dtype == C.dtype) or A.dtype not in (np.float32, np.float64):
+        raise TypeError(f"gemm: A, B, C must share float32 or float64, got "
+                        f"{A.dtype}, {B.dtype}, {C.dtype}")
+    if C.strides[1] != C.itemsize and C.shape[1] > 1:
+        # Fortran-like C: compute C^T = op(B)^T op(A)^T, which is C-like.
+        gemm(B, A, C.T, not trans_b, not trans_a, alpha, beta)
+        return C
+    if A.dtype == np.float32:
+        _gemm[float](A, B, C, trans_a, trans_b, alpha, beta)
+    else:
+        _gemm[double](A, B, C, trans_a, trans_b, alpha, beta)
+    return C
+
+
+cdef _gemm(floating[:, :] A, floating[:, :] B, floating[:, :] C, bint trans_a,
+           bint trans_b, floating alpha, floating beta):
+    cdef int lda, ldb, ldc
+    cdef bint ta = trans_a ^ _as_rows(A, &lda)
+    cdef bint tb = trans_b ^ _as_rows(B, &ldb)
+    _as_rows(C, &ldc)
+    cdef int m = C.shape[0], n = C.shape[1]
+    cdef int k = A.shape[0] if trans_a else A.shape[1]
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        for i in range(m):
+            for j in range(n):
+                C[i, j] = beta * C[i, j] if beta != 0 else 0
+        return
+    with nogil:
+        blas.gemm(ta, tb, m, n, k, alpha, &A[0, 0], lda, &B[0, 0], ldb, beta, &C[0, 0], ldc)
+
+
+def gemv(A, x, y=None, bint trans_a=False, alpha=1.0, beta=0.0):
+    """y = alpha * op(A) @ x + beta * y for 2-D A and 1-D x, y (one dtype)."""
+    _check_unit_stride("A", A)
+    rows = A.shape[1] if trans_a else A.shape[0]
+    cols = A.shape[0] if trans_a else A.shape[1]
+    if x.ndim != 1 or x.shape[0] != cols:
+        raise ValueError(f"gemv: op(A) has shape {(rows, cols)} and x has shape {x.shape}")
+    if y is None:
+        y = np.zeros(rows, dtype=A.dtype)
+    if y.ndim != 1 or y.shape[0] != rows:
+        raise ValueError(f"gemv: y has shape {y.shape}, expected {(rows,)}")
+    if not (A.dtype == x.dtype == y.dtype) or A.dtype not in (np.float32, np.float64):
+        raise TypeError(f"gemv: A, x, y must share float32 or float64, got "
+                        f"{A.dtype}, {x.dtype}, {y.dtype}")
+    if A.dtype == np.float32:
+        _gemv[float](A, x, y, trans_a, alpha, beta)
+    else:
+        _gemv[double](A, x, y, trans_a, alpha, beta)
+    return y
+
+
+cdef _gemv(floating[:, :] A, floating[:] x, floating[:] y, bint trans_a,
+           floating alpha, floating beta):
+    cdef int lda
+    cdef bint ta = trans_a ^ _as_rows(A, &lda)
+    cdef int m = A.shape[1] if ta != trans_a else A.shape[0]
+    cdef int n = A.shape[0] if ta != trans_a else A.shape[1]
+    cdef int incx = x.strides[0] // sizeof(floating), incy = y.strides[0] // sizeof(floating)
+    if y.shape[0] == 0:
+        return
+    if x.shape[0] == 0:
+        for i in range(y.shape[0]):
+            y[i] = beta * y[i] if beta != 0 else 0
+        return
+    with nogil:
+        blas.gemv(ta, m, n, alpha, &A[0, 0], lda, &x[0], incx, beta, &y[0], incy)
+
+
+def _check_vectors(name, *vectors):
+    for v in vectors:
+        if v.ndim != 1:
+            raise ValueError(f"{name}: vectors must be 1-D, got shape {v.shape}")
+        if v.strides[0] <= 0 and v.shape[0] > 1:
+            raise ValueError(f"{name}: vectors need a positive stride, got {v.strides}")
+    if len({v.shape[0] for v in vectors}) > 1:
+        raise ValueError(f"{name}: lengths differ: {[v.shape[0] for v in vectors]}")
+    dtypes = {v.dtype for v in vectors}
+    if len(dtypes) != 1 or vectors[0].dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name}: vectors must share float32 or float64, got {dtypes}")
+
+
+def axpy(alpha, x, y):
+    """y = alpha * x + y, in place; returns y."""
+    _check_vectors("axpy", x, y)
+    if x.shape[0]:
+        if x.dtype == np.float32:
+            _axpy[float](alpha, x, y)
+        else:
+            _axpy[double](alpha, x, y)
+    return y
+
+
+cdef _axpy(floating alpha, floating[:] x, floating[:] y):
+    blas.axpy(<int>x.shape[0], alpha, &x[0], <int>(x.strides[0] // sizeof(floating)),
+              &y[0], <int>(y.strides[0] // sizeof(floating)))
+
+
+def scal(alpha, x):
+    """x = alpha * x, in place; returns x."""
+    _check_vectors("scal", x)
+    if x.shape[0]:
+        if x.dtype == np.float32:
+            _scal[float](alpha, x)
+        else:
+            _scal[double](alpha, x)
+    return x
+
+
+cdef _scal(floating alpha, floating[:] x):
+    blas.scal(<int>x.shape[0], alpha, &x[0], <int>(x.strides[0] // sizeof(floating)))
+
+
+def dot(x, y):
+    """Return sum_i x_i * y_i as a Python float."""
+    _check_vectors("dot", x, y)
+    if not x.shape[0]:
+        return 0.0
+    if x.dtype == np.float32:
+        return _dot[float](x, y)
+    return _dot[double](x, y)
+
+
+cdef double _dot(floating[:] x, floating[:] y):
+    return blas.dot(<int>x.shape[0], &x[0], <int>(x.strides[0] // sizeof(floating)),
+                    &y[0], <int>(y.strides[0] // sizeof(floating)))

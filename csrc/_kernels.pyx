@@ -1,0 +1,145 @@
+# cython: language_level=3
+"""Python twins of the compiled kernels (csrc/kernels.pxd).
+
+Used by the tests (against the NumPy reference in fastnn/ops.py) and by the
+graph path, so both paths run the same machine code. Arrays must be
+C-contiguous and share one float dtype; outputs are written in place.
+"""
+
+import numpy as np
+from cython cimport floating
+from libc.stdint cimport int64_t, uint64_t
+
+cimport kernels
+from rng cimport RngState, rng_seed, rng_uniform, rng_shuffle
+
+
+def bias_add(floating[:, ::1] Y, const floating[::1] b):
+    """Y[i, j] += b[j] in place."""
+    with nogil:
+        kernels.add_bias(&Y[0, 0] if Y.shape[0] else NULL, &b[0] if b.shape[0] else NULL,
+                         Y.shape[0] if Y.shape[1] else 0, Y.shape[1])
+
+
+def activation_forward(floating[:, ::1] Y, int code):
+    """Y = f(Y) in place (softmax row-wise)."""
+    if Y.shape[0] and Y.shape[1]:
+        with nogil:
+            kernels.activation_forward(code, &Y[0, 0], Y.shape[0], Y.shape[1])
+
+
+def activation_backward(const floating[:, ::1] Y, floating[:, ::1] G, int code):
+    """G = f'(a) * G in place, f' written from the output Y = f(a)."""
+    if Y.shape[0] and Y.shape[1]:
+        with nogil:
+            kernels.activation_backward(code, &Y[0, 0], &G[0, 0], Y.shape[0], Y.shape[1])
+
+
+def softmax_cross_entropy(floating[:, ::1] A, const int64_t[::1] labels, double scale,
+                          floating[:, ::1] delta):
+    """A (logits) becomes softmax(A); delta = scale (p - onehot); returns the summed loss."""
+    cdef double loss
+    with nogil:
+        loss = kernels.softmax_cross_entropy(&A[0, 0], &labels[0], A.shape[0], A.shape[1],
+                                             <floating>scale, &delta[0, 0])
+    return loss
+
+
+def sigmoid_binary_cross_entropy(floating[:, ::1] A, const int64_t[::1] labels,
+                                 double scale, floating[:, ::1] delta):
+    """A (logits) becomes sigmoid(A); delta = scale (p - t); returns the summed loss."""
+    cdef double loss
+    with nogil:
+        loss = kernels.sigmoid_binary_cross_entropy(&A[0, 0], &labels[0], A.shape[0],
+                                                    A.shape[1], <floating>scale, &delta[0, 0])
+    return loss
+
+
+def squared_error(const floating[:, ::1] Y, const int64_t[::1] labels, double scale,
+                  floating[:, ::1] G):
+    """G = scale (y - t); returns the summed 1/2 ||y - t||^2."""
+    cdef double loss
+    with nogil:
+        loss = kernels.squared_error(&Y[0, 0], &labels[0], Y.shape[0], Y.shape[1],
+                                     <floating>scale, &G[0, 0])
+    return loss
+
+
+def count_correct(const floating[:, ::1] P, const int64_t[::1] labels):
+    """Rows whose argmax (or p > 0.5 for one column) equals the label."""
+    if P.shape[0] == 0:
+        return 0
+    return kernels.count_correct(&P[0, 0], &labels[0], P.shape[0], P.shape[1])
+
+
+def multiply(const floating[::1] X, const floating[::1] M, floating[::1] out):
+    """out = X * M elementwise."""
+    if X.shape[0]:
+        with nogil:
+            kernels.multiply(&X[0], &M[0], &out[0], X.shape[0])
+
+
+def sgd_update(floating[::1] W, const floating[::1] G, floating[::1] V, double lr,
+               double momentum=0.0, bint nesterov=False, double weight_decay=0.0):
+    """In-place SGD step with weight decay and (Nesterov) momentum; V may be
+    empty when momentum is 0."""
+    if W.shape[0]:
+        with nogil:
+            kernels.sgd_update(&W[0], &G[0], &V[0] if V.shape[0] else NULL, W.shape[0],
+                               <floating>lr, <floating>momentum, nesterov,
+                               <floating>weight_decay)
+
+
+def adagrad_update(floating[::1] W, const floating[::1] G, floating[::1] S, double lr,
+                   double eps, double weight_decay=0.0):
+    """In-place Adagrad step."""
+    if W.shape[0]:
+        with nogil:
+            kernels.adagrad_update(&W[0], &G[0], &S[0], W.shape[0], <floating>lr,
+                                   <floating>eps, <floating>weight_decay)
+
+
+def adam_update(floating[::1] W, const floating[::1] G, floating[::1] M, floating[::1] V,
+                double lr, double beta1, double beta2, double eps, long long t,
+                double weight_decay=0.0):
+    """In-place Adam step number t (t >= 1, for the bias corrections)."""
+    if W.shape[0]:
+        with nogil:
+            kernels.adam_update(&W[0], &G[0], &M[0], &V[0], W.shape[0], <floating>lr,
+                                <floating>beta1, <floating>beta2, <floating>eps,
+                                <floating>(1 - beta1 ** t), <floating>(1 - beta2 ** t),
+                                <floating>weight_decay)
+
+
+cdef class Rng:
+    """The compiled loops' PRNG (xoshiro256++), seeded explicitly.
+
+    ``Rng(seed).dropout_mask(...)`` draws exactly the masks that the fast path
+    draws from the same seed, in the same order.
+    """
+
+    cdef RngState state
+
+    def __cinit__(self, uint64_t seed):
+        rng_seed(&self.state, seed)
+
+    def uniform(self, Py_ssize_t n):
+        """n uniform doubles in [0, 1)."""
+        out = np.empty(n, dtype=np.float64)
+        cdef double[::1] o = out
+        cdef Py_ssize_t i
+        for i in range(n):
+            o[i] = rng_uniform(&self.state)
+        return out
+
+    def shuffle(self, int64_t[::1] idx):
+        """Fisher-Yates shuffle of idx in place."""
+        with nogil:
+            rng_shuffle(&self.state, &idx[0] if idx.shape[0] else NULL, idx.shape[0])
+
+    def dropout_mask(self, floating[::1] mask, double p, double keep_value):
+        """mask[i] = 0 with probability p, else keep_value, in order."""
+        if mask.shape[0]:
+            with nogil:
+                kernels.dropout_mask(&self.state, &mask[0], mask.shape[0], p,
+                                     <floating>keep_value)

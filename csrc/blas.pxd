@@ -1,0 +1,80 @@
+# cython: language_level=3
+"""The one door to BLAS.
+
+Every matrix product in fastnn goes through this file, and this is the only file
+that cimports ``scipy.linalg.cython_blas`` (so nothing is linked at build time:
+SciPy's own BLAS is used). The functions speak **row-major** (C order); the
+translation to BLAS's column-major convention happens here and nowhere else.
+
+All functions are ``inline noexcept nogil`` and fused over float32/float64, so a
+kernel or the training loop can call them without the GIL and without a
+cross-module import. ``fastnn._blas`` exposes thin ``def`` twins for the tests
+and the graph path.
+
+Conventions: a row-major ``m x n`` matrix ``A`` with leading dimension ``lda``
+(the distance between two rows, ``lda >= n``) is, to BLAS, the column-major
+``n x m`` matrix ``A^T`` with the same leading dimension.
+"""
+
+from cython cimport floating
+from scipy.linalg.cython_blas cimport (
+    sgemm, dgemm, sgemv, dgemv, saxpy, daxpy, sscal, dscal, sdot, ddot)
+
+
+cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
+                      floating alpha, const floating* A, int lda,
+                      const floating* B, int ldb, floating beta,
+                      floating* C, int ldc) noexcept nogil:
+    """C = alpha * op(A) @ op(B) + beta * C, row-major; C is m x n, op(A) m x k, op(B) k x n."""
+    # Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the
+    # operands and the dimensions, keep the transpose flags.
+    cdef char ta = b'T' if trans_a else b'N'
+    cdef char tb = b'T' if trans_b else b'N'
+    if m == 0 or n == 0:
+        return
+    if floating is float:
+        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>B, &ldb, <float*>A, &lda,
+              &beta, C, &ldc)
+    else:
+        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>B, &ldb, <double*>A, &lda,
+              &beta, C, &ldc)
+
+
+cdef inline void gemv(bint trans_a, int m, int n, floating alpha,
+                      const floating* A, int lda, const floating* x, int incx,
+                      floating beta, floating* y, int incy) noexcept nogil:
+    """y = alpha * op(A) @ x + beta * y, row-major A of shape m x n."""
+    # Row-major A is column-major A^T (n x m): flip the transpose flag.
+    cdef char t = b'N' if trans_a else b'T'
+    if m == 0 or n == 0:
+        return
+    if floating is float:
+        sgemv(&t, &n, &m, &alpha, <float*>A, &lda, <float*>x, &incx, &beta, y, &incy)
+    else:
+        dgemv(&t, &n, &m, &alpha, <double*>A, &lda, <double*>x, &incx, &beta, y, &incy)
+
+
+cdef inline void axpy(int n, floating alpha, const floating* x, int incx,
+                      floating* y, int incy) noexcept nogil:
+    """y = alpha * x + y."""
+    if floating is float:
+        saxpy(&n, &alpha, <float*>x, &incx, y, &incy)
+    else:
+        daxpy(&n, &alpha, <double*>x, &incx, y, &incy)
+
+
+cdef inline void scal(int n, floating alpha, floating* x, int incx) noexcept nogil:
+    """x = alpha * x."""
+    if floating is float:
+        sscal(&n, &alpha, x, &incx)
+    else:
+        dscal(&n, &alpha, x, &incx)
+
+
+cdef inline floating dot(int n, const floating* x, int incx,
+                         const floating* y, int incy) noexcept nogil:
+    """Return sum_i x_i * y_i."""
+    if floating is float:
+        return sdot(&n, <float*>x, &incx, <float*>y, &incy)
+    else:
+        return ddot(&n, <double*>x, &incx, <double*>y, &incy)

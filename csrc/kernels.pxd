@@ -1,0 +1,334 @@
+# cython: language_level=3
+"""The compiled kernels: tiny, typed, ``inline noexcept nogil``, fused over
+float32/float64, on raw row-major pointers.
+
+Each kernel has a NumPy twin in ``fastnn/ops.py`` (``NumpyOps``) that is its
+specification; ``fastnn._kernels`` exposes ``def`` wrappers used by the tests and
+by the graph path, and ``fastnn._train`` calls these directly inside its
+epoch loop. Kernels never validate: the public entry points did that.
+
+Shapes use ``rows`` (examples in a batch) and ``cols`` (units of a layer).
+"""
+
+from cython cimport floating
+from libc.math cimport exp, expf, log, logf, log1p, log1pf, tanh, tanhf, sqrt, sqrtf, fabs
+from libc.stdint cimport int64_t
+from rng cimport RngState, rng_uniform
+
+
+# Activation codes (fastnn/activations.py maps names to these).
+cdef enum:
+    ACT_IDENTITY = 0
+    ACT_SIGMOID = 1
+    ACT_TANH = 2
+    ACT_RELU = 3
+    ACT_SOFTMAX = 4
+
+# Loss codes (fastnn/losses.py maps names to these).
+cdef enum:
+    LOSS_CROSS_ENTROPY = 0
+    LOSS_BINARY_CROSS_ENTROPY = 1
+    LOSS_MSE = 2
+
+
+cdef inline floating _exp(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+
+cdef inline floating _log(floating x) noexcept nogil:
+    if floating is float:
+        return logf(x)
+    else:
+        return log(x)
+
+
+cdef inline floating _log1p(floating x) noexcept nogil:
+    if floating is float:
+        return log1pf(x)
+    else:
+        return log1p(x)
+
+
+cdef inline floating _tanh(floating x) noexcept nogil:
+    if floating is float:
+        return tanhf(x)
+    else:
+        return tanh(x)
+
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+cdef inline floating _sigmoid(floating a) noexcept nogil:
+    # Two branches so that exp never overflows: for a < 0 use e^a / (1 + e^a).
+    cdef floating e
+    if a >= 0:
+        return 1 / (1 + _exp(-a))
+    e = _exp(a)
+    return e / (1 + e)
+
+
+# ---------------------------------------------------------------- forward ---
+
+cdef inline void add_bias(floating* Y, const floating* b, Py_ssize_t rows,
+                          Py_ssize_t cols) noexcept nogil:
+    """Y[i, j] += b[j]."""
+    cdef Py_ssize_t i, j
+    for i in range(rows):
+        for j in range(cols):
+            Y[i * cols + j] += b[j]
+
+
+cdef inline void softmax_rows(floating* Y, Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
+    """Y[i, :] = exp(Y[i, :] - max_j Y[i, j]) / sum_j exp(...), in place."""
+    cdef Py_ssize_t i, j
+    cdef floating top, total
+    cdef floating* row
+    for i in range(rows):
+        row = Y + i * cols
+        top = row[0]
+        for j in range(1, cols):
+            if row[j] > top:
+                top = row[j]
+        total = 0
+        for j in range(cols):
+            row[j] = _exp(row[j] - top)
+            total += row[j]
+        total = 1 / total
+        for j in range(cols):
+            row[j] *= total
+
+
+cdef inline void activation_forward(int code, floating* Y, Py_ssize_t rows,
+                                    Py_ssize_t cols) noexcept nogil:
+    """Y = f(Y) in place, f chosen by the activation code."""
+    cdef Py_ssize_t i, n = rows * cols
+    if code == ACT_SIGMOID:
+        for i in range(n):
+            Y[i] = _sigmoid(Y[i])
+    elif code == ACT_TANH:
+        for i in range(n):
+            Y[i] = _tanh(Y[i])
+    elif code == ACT_RELU:
+        for i in range(n):
+            if Y[i] < 0:
+                Y[i] = 0
+    elif code == ACT_SOFTMAX:
+        softmax_rows(Y, rows, cols)
+
+
+# --------------------------------------------------------------- backward ---
+
+cdef inline void activation_backward(int code, const floating* Y, floating* G,
+                                     Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
+    """G = f'(a) * G in place, with f'(a) written from the output Y = f(a).
+
+    sigmoid: y (1 - y); tanh: 1 - y^2; relu: [y > 0]; identity: 1.
+    softmax is not elementwise: G[i] = Y[i] * (G[i] - <G[i], Y[i]>), the
+    Jacobian-vector product of row i.
+    """
+    cdef Py_ssize_t i, j, n = rows * cols
+    cdef floating s
+    if code == ACT_SIGMOID:
+        for i in range(n):
+            G[i] *= Y[i] * (1 - Y[i])
+    elif code == ACT_TANH:
+        for i in range(n):
+            G[i] *= 1 - Y[i] * Y[i]
+    elif code == ACT_RELU:
+        for i in range(n):
+            if Y[i] <= 0:
+                G[i] = 0
+    elif code == ACT_SOFTMAX:
+        for i in range(rows):
+            s = 0
+            for j in range(cols):
+                s += G[i * cols + j] * Y[i * cols + j]
+            for j in range(cols):
+                G[i * cols + j] = Y[i * cols + j] * (G[i * cols + j] - s)
+
+
+# ------------------------------------------------------------------ losses ---
+# Each loss returns the SUM of the per-example losses of the batch (in double)
+# and writes the gradient with respect to its input times ``scale`` (the caller
+# passes 1 / batch_size, so gradients are batch means).
+
+cdef inline double softmax_cross_entropy(floating* A, const int64_t* labels,
+                                         Py_ssize_t rows, Py_ssize_t cols,
+                                         floating scale, floating* delta) noexcept nogil:
+    """Fused softmax + log-loss from the logits A (rows x cols).
+
+    On return A holds p = softmax(A) and delta = scale * (p - onehot(labels)),
+    the gradient at the pre-activation level. The loss is computed as
+    logsumexp(a) - a[label], which stays finite when p[label] underflows.
+    The identity delta = p - onehot holds for a softmax output with the
+    log-loss (and, per unit, for a sigmoid output with binary cross-entropy);
+    any other pairing must go through activation_backward.
+    """
+    cdef Py_ssize_t i, j
+    cdef floating top, total
+    cdef floating* row
+    cdef double loss = 0
+    for i in range(rows):
+        row = A + i * cols
+        top = row[0]
+        for j in range(1, cols):
+            if row[j] > top:
+                top = row[j]
+        total = 0
+        for j in range(cols):
+            total += _exp(row[j] - top)
+        loss += <double>(_log(total) + top - row[labels[i]])
+        total = 1 / total
+        for j in range(cols):
+            row[j] = _exp(row[j] - top) * total
+            delta[i * cols + j] = scale * row[j]
+        delta[i * cols + labels[i]] -= scale
+    return loss
+
+
+cdef inline int _target(const int64_t* labels, Py_ssize_t i, Py_ssize_t j,
+                        Py_ssize_t cols) noexcept nogil:
+    # One output unit: the label itself is the 0/1 target (logistic regression).
+    # Several units: the one-hot encoding of the label.
+    if cols == 1:
+        return <int>labels[i]
+    return 1 if labels[i] == j else 0
+
+
+cdef inline double sigmoid_binary_cross_entropy(floating* A, const int64_t* labels,
+                                                Py_ssize_t rows, Py_ssize_t cols,
+                                                floating scale, floating* delta) noexcept nogil:
+    """Fused sigmoid + binary cross-entropy, summed over the output units.
+
+    l = -sum_j [t_j log p_j + (1 - t_j) log(1 - p_j)], p = sigmoid(a), computed
+    as max(a, 0) - a t + log(1 + e^{-|a|}) so it never takes log(0).
+    On return A holds p and delta = scale * (p - t).
+    """
+    cdef Py_ssize_t i, j, k
+    cdef floating a, t
+    cdef double loss = 0
+    for i in range(rows):
+        for j in range(cols):
+            k = i * cols + j
+            a = A[k]
+            t = <floating>_target(labels, i, j, cols)
+            loss += <double>((a if a > 0 else 0) - a * t + _log1p(_exp(-fabs(a))))
+            A[k] = _sigmoid(a)
+            delta[k] = scale * (A[k] - t)
+    return loss
+
+
+cdef inline double squared_error(const floating* Y, const int64_t* labels,
+                                 Py_ssize_t rows, Py_ssize_t cols,
+                                 floating scale, floating* G) noexcept nogil:
+    """l = 1/2 sum_j (y_j - t_j)^2; G = scale * (y - t), the gradient at the
+    output (the caller multiplies by f'(a) with activation_backward)."""
+    cdef Py_ssize_t i, j, k
+    cdef floating diff
+    cdef double loss = 0
+    for i in range(rows):
+        for j in range(cols):
+            k = i * cols + j
+            diff = Y[k] - <floating>_target(labels, i, j, cols)
+            loss += 0.5 * <double>diff * diff
+            G[k] = scale * diff
+    return loss
+
+
+cdef inline Py_ssize_t count_correct(const floating* P, const int64_t* labels,
+                                     Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
+    """Number of rows whose prediction equals the label: argmax for several
+    output units, p > 0.5 for a single unit."""
+    cdef Py_ssize_t i, j, best, correct = 0
+    for i in range(rows):
+        if cols == 1:
+            best = 1 if P[i] > 0.5 else 0
+        else:
+            best = 0
+            for j in range(1, cols):
+                if P[i * cols + j] > P[i * cols + best]:
+                    best = j
+        if best == labels[i]:
+            correct += 1
+    return correct
+
+
+# ----------------------------------------------------------------- dropout ---
+
+cdef inline void dropout_mask(RngState* rng, floating* mask, Py_ssize_t n,
+                              double p, floating keep_value) noexcept nogil:
+    """mask[i] = 0 with probability p, else keep_value; one uniform draw per
+    element, in order, so a seed fixes the mask bitwise."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        mask[i] = keep_value if rng_uniform(rng) >= p else 0
+
+
+cdef inline void multiply(const floating* X, const floating* M, floating* out,
+                          Py_ssize_t n) noexcept nogil:
+    """out = X * M elementwise (out may alias X)."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = X[i] * M[i]
+
+
+# ----------------------------------------------------------------- updates ---
+# W and G are flat arrays of n parameters. ``weight_decay`` adds wd * W to the
+# gradient (callers pass 0 for biases).
+
+cdef inline void sgd_update(floating* W, const floating* G, floating* V, Py_ssize_t n,
+                            floating lr, floating momentum, bint nesterov,
+                            floating weight_decay) noexcept nogil:
+    """g = G + wd W; v = mu v + g; W -= lr (g + mu v if nesterov else v).
+    With momentum 0 (V unused, may be NULL): W -= lr g."""
+    cdef Py_ssize_t i
+    cdef floating g, v
+    if momentum == 0:
+        for i in range(n):
+            W[i] -= lr * (G[i] + weight_decay * W[i])
+        return
+    for i in range(n):
+        g = G[i] + weight_decay * W[i]
+        v = momentum * V[i] + g
+        V[i] = v
+        if nesterov:
+            W[i] -= lr * (g + momentum * v)
+        else:
+            W[i] -= lr * v
+
+
+cdef inline void adagrad_update(floating* W, const floating* G, floating* S, Py_ssize_t n,
+                                floating lr, floating eps,
+                                floating weight_decay) noexcept nogil:
+    """g = G + wd W; S += g^2; W -= lr g / (sqrt(S) + eps)."""
+    cdef Py_ssize_t i
+    cdef floating g
+    for i in range(n):
+        g = G[i] + weight_decay * W[i]
+        S[i] += g * g
+        W[i] -= lr * g / (_sqrt(S[i]) + eps)
+
+
+cdef inline void adam_update(floating* W, const floating* G, floating* M, floating* V,
+                             Py_ssize_t n, floating lr, floating beta1, floating beta2,
+                             floating eps, floating bias_correction1,
+                             floating bias_correction2, floating weight_decay) noexcept nogil:
+    """g = G + wd W; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+    W -= (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps), bc_k = 1 - beta_k^t."""
+    cdef Py_ssize_t i
+    cdef floating g
+    cdef floating step = lr / bias_correction1
+    cdef floating root_bc2 = _sqrt(bias_correction2)
+    for i in range(n):
+        g = G[i] + weight_decay * W[i]
+        M[i] = beta1 * M[i] + (1 - beta1) * g
+        V[i] = beta2 * V[i] + (1 - beta2) * g * g
+        W[i] -= step * M[i] / (_sqrt(V[i]) / root_bc2 + eps)

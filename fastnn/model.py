@@ -1,0 +1,350 @@
+"""``Sequential``: a chain of Dense/Dropout layers with fit / predict / evaluate.
+
+``fit`` validates and converts the data once, builds a ``CompiledNet``
+(csrc/_train.pyx) that allocates every buffer once, then runs each epoch as one
+compiled call without the GIL. Python is re-entered only between epochs, for
+callbacks, progress and validation.
+"""
+
+import numbers
+
+import numpy as np
+
+from ._train import CompiledNet, MAX_LAYERS
+from .activations import get_activation
+from .callbacks import Callback, EarlyStopping, History, ProgressLogger
+from .layers import Dense, Dropout, Layer
+from .losses import get_loss
+from .optimizers import SGD, Optimizer
+from .validation import check_X, check_bool, check_dtype, check_labels, check_positive_int
+
+__all__ = ["Sequential", "TrainingDivergedError"]
+
+# Rows per compiled call when predicting or evaluating: large enough for
+# efficient GEMMs, small enough to keep the activations in cache.
+INFERENCE_ROWS = 256
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss became NaN or inf during ``fit``; the model holds the weights
+    of the last epoch whose losses were all finite."""
+
+
+class Sequential:
+    """A feed-forward network: Dense layers, optionally with Dropout between them.
+
+    Parameters
+    ----------
+    layers : list of Dense and Dropout
+        In order from input to output. Sizes must chain (``n_out`` of one Dense
+        equals ``n_in`` of the next). A Dropout applies to the input of the Dense
+        that follows it (so it may come first, for input dropout, but not last).
+    loss : "cross_entropy", "binary_cross_entropy" or "mse"
+        Averaged over the examples of a batch (see ``fastnn.losses``).
+        "cross_entropy" needs a softmax output layer, "binary_cross_entropy" a
+        sigmoid one.
+    dtype : "float32" or "float64"
+        Every parameter, buffer and computation follows it.
+    seed : int or None
+        Seeds weight initialisation, shuffling and dropout masks. The same seed
+        gives bitwise the same run on the same machine and BLAS (results may
+        differ in the last bits across BLAS builds or thread counts, which
+        change the order of floating-point sums). None draws fresh OS
+        entropy; ``model.seed`` then tells what was drawn.
+
+    Examples
+    --------
+    >>> model = Sequential([Dense(784, 30, "sigmoid"), Dense(30, 10, "softmax")], seed=0)
+    >>> history = model.fit(X, y, epochs=1, batch_size=10, optimizer=SGD(lr=0.1))
+    >>> model.evaluate(X_test, y_test)["accuracy"]
+    """
+
+    def __init__(self, layers, loss="cross_entropy", dtype="float32", seed=None):
+        self.layers = self._check_layers(layers)
+        self.dense_layers = [layer for layer in self.layers if isinstance(layer, Dense)]
+        self.loss = get_loss(loss).name
+        self._check_output(self.dense_layers[-1])
+        self.dtype = check_dtype(dtype)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                                 or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        seq = np.random.SeedSequence(seed)
+        self.seed = seq.entropy
+        init_seq, self._train_seq = seq.spawn(2)
+        init_rng = np.random.default_rng(init_seq)
+        for layer in self.dense_layers:
+            layer.initialize(init_rng, self.dtype)
+        self.stop_training = False
+        self.history = None
+        self._inference = None
+
+    # ------------------------------------------------------------ checks ---
+    @staticmethod
+    def _check_layers(layers):
+        if isinstance(layers, Layer) or not hasattr(layers, "__iter__"):
+            raise TypeError(f"layers must be a list of Dense/Dropout layers, got {layers!r}")
+        layers = list(layers)
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, (Dense, Dropout)):
+                raise TypeError(f"layers[{i}] must be a Dense or Dropout layer, got {layer!r}")
+        dense = [layer for layer in layers if isinstance(layer, Dense)]
+        if not dense:
+            raise ValueError("layers must contain at least one Dense layer")
+        if len(dense) > MAX_LAYERS:
+            raise ValueError(f"at most {MAX_LAYERS} Dense layers are supported, got {len(dense)}")
+        if len({id(layer) for layer in dense}) != len(dense):
+            raise ValueError("the same Dense layer appears twice in layers; create one per "
+                             "position (weight sharing needs the graph API)")
+        if isinstance(layers[-1], Dropout):
+            raise ValueError(f"the last layer must be Dense, got {layers[-1]!r}")
+        for i in range(1, len(layers)):
+            if isinstance(layers[i], Dropout) and isinstance(layers[i - 1], Dropout):
+                raise ValueError(f"layers[{i - 1}] and layers[{i}] are consecutive Dropout "
+                                 f"layers; merge them into one")
+        for a, b in zip(dense, dense[1:]):
+            if a.n_out != b.n_in:
+                raise ValueError(f"layer sizes do not chain: {a!r} outputs {a.n_out} units "
+                                 f"but the next Dense {b!r} expects n_in={b.n_in}")
+        return layers
+
+    def _check_output(self, last):
+        wanted = get_loss(self.loss).output_activation
+        if wanted is not None and last.activation != wanted:
+            raise ValueError(f"loss={self.loss!r} needs the last Dense layer to have "
+                             f"activation={wanted!r}, got activation={last.activation!r}")
+        if self.loss == "cross_entropy" and last.n_out < 2:
+            raise ValueError("loss='cross_entropy' needs at least 2 output units; for a "
+                             "single unit use activation='sigmoid' with "
+                             "loss='binary_cross_entropy' (logistic regression)")
+
+    # ------------------------------------------------------ shapes, weights ---
+    @property
+    def n_features(self):
+        return self.dense_layers[0].n_in
+
+    @property
+    def n_outputs(self):
+        return self.dense_layers[-1].n_out
+
+    def get_weights(self):
+        """Copies of every parameter: [W1, b1, W2, b2, ...] (b omitted when bias=False)."""
+        out = []
+        for layer in self.dense_layers:
+            out.append(layer.W.copy())
+            if layer.b is not None:
+                out.append(layer.b.copy())
+        return out
+
+    def set_weights(self, weights):
+        """Copy ``weights`` (as returned by ``get_weights``) into the layers, in place."""
+        weights = list(weights)
+        expected = sum(2 if layer.b is not None else 1 for layer in self.dense_layers)
+        if len(weights) != expected:
+            raise ValueError(f"weights must hold {expected} arrays, got {len(weights)}")
+        it = iter(weights)
+        for layer in self.dense_layers:
+            layer.W = next(it)
+            if layer.b is not None:
+                layer.b = next(it)
+
+    def _plans(self, optimizer=None):
+        """Per-Dense-layer dicts for CompiledNet (dropout folded into the next Dense)."""
+        plans, dropout = [], None
+        for layer in self.layers:
+            if isinstance(layer, Dropout):
+                dropout = layer
+                continue
+            if layer.dtype != self.dtype:
+                raise ValueError(f"{layer!r} holds {layer.dtype} parameters but the model is "
+                                 f"{self.dtype}; it was re-initialised by another model?")
+            plan = {"W": layer.W, "b": layer.b,
+                    "activation": get_activation(layer.activation).code}
+            if dropout is not None and dropout.p > 0:
+                plan.update(drop_p=dropout.p, drop_keep=dropout.keep_value,
+                            drop_test=dropout.test_factor)
+            if optimizer is not None:
+                plan["state_W"] = optimizer.state(layer.W)
+                if layer.b is not None:
+                    plan["state_b"] = optimizer.state(layer.b)
+            plans.append(plan)
+            dropout = None
+        return plans
+
+    def _inference_net(self):
+        if self._inference is None:
+            self._inference = CompiledNet(self._plans(), self.dtype, INFERENCE_ROWS,
+                                          get_loss(self.loss).code)
+        return self._inference
+
+    # --------------------------------------------------------------- fit ---
+    def fit(self, X, y, epochs=1, batch_size=32, optimizer=None, shuffle=True,
+            validation_data=None, verbose=1, callbacks=None):
+        """Train with mini-batch gradient descent.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+            Converted once to a C-contiguous array of the model's dtype.
+        y : array-like, shape (n_samples,) of int labels, or (n_samples, n_outputs) one-hot
+        epochs : int > 0
+        batch_size : int > 0
+            The gradient of a batch is the mean of its examples' gradients;
+            without shuffling the last batch may be smaller.
+        optimizer : Optimizer, default ``SGD(lr=0.1)``
+            Its state (momentum, Adam moments, update count) carries over to the
+            next ``fit`` call with the same optimizer.
+        shuffle : bool
+            Reshuffle the examples before every epoch (from the model's seed).
+        validation_data : (X_val, y_val) or None
+            Evaluated after every epoch: ``val_loss``, ``val_accuracy``.
+        verbose : 0, 1 or 2
+            0 silent, 1 a progress bar over epochs (on a terminal), 2 a line per epoch.
+        callbacks : list of Callback
+
+        Returns
+        -------
+        History
+            ``history.history`` maps "loss", "accuracy" (and "val_loss",
+            "val_accuracy") to per-epoch lists. The loss is the mean data loss
+            over the epoch's examples (weight decay not included), measured
+            during training, with dropout on.
+
+        Raises
+        ------
+        TrainingDivergedError
+            When a batch loss is NaN or inf; the weights of the last finite
+            epoch are restored first.
+        """
+        X = check_X(X, self.n_features, self.dtype)
+        labels = check_labels(y, X.shape[0], self.n_outputs)
+        epochs = check_positive_int("epochs", epochs)
+        batch_size = check_positive_int("batch_size", batch_size)
+        shuffle = check_bool("shuffle", shuffle)
+        if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        optimizer = SGD(lr=0.1) if optimizer is None else optimizer
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be an Optimizer (SGD, Adagrad, Adam), got "
+                            f"{optimizer!r}")
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a pair (X_val, y_val), got "
+                                 f"{type(validation_data).__name__}")
+            X_val = check_X(validation_data[0], self.n_features, self.dtype, name="X_val")
+            val = (X_val, check_labels(validation_data[1], X_val.shape[0], self.n_outputs,
+                                       name="y_val"))
+        callbacks = [] if callbacks is None else list(callbacks)
+        for i, cb in enumerate(callbacks):
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks[{i}] must be a Callback, got {cb!r}")
+
+        n = X.shape[0]
+        rows = min(batch_size, n)
+        steps_per_epoch = -(-n // batch_size)
+        seed = int(self._train_seq.spawn(1)[0].generate_state(1, np.uint64)[0])
+        net = CompiledNet(self._plans(optimizer), self.dtype, rows, get_loss(self.loss).code,
+                          optimizer.config(), seed)
+        schedule = optimizer.schedule
+        tau = schedule.tau(steps_per_epoch)
+
+        history = History()
+        all_callbacks = [history] + callbacks
+        if verbose:
+            all_callbacks.append(ProgressLogger(epochs, verbose))
+        for cb in all_callbacks:
+            cb.set_model(self)
+        self.history = history
+        self.stop_training = False
+        for cb in all_callbacks:
+            cb.on_train_begin({})
+        for epoch in range(epochs):
+            for cb in all_callbacks:
+                cb.on_epoch_begin(epoch, {})
+            snapshot = self.get_weights()
+            loss_sum, correct, seen, failed = net.train_epoch(
+                X, labels, shuffle, schedule.base_rate(optimizer.lr, epoch), tau)
+            optimizer.t = net.steps
+            if failed >= 0:
+                self.set_weights(snapshot)
+                raise TrainingDivergedError(
+                    f"the loss became NaN or inf at epoch {epoch} (0-based), step {failed} of "
+                    f"{steps_per_epoch}; the weights from the end of the last finite epoch "
+                    f"were restored. Try a smaller learning rate (lr={optimizer.lr}).")
+            logs = {"loss": loss_sum / seen, "accuracy": correct / seen}
+            if val is not None:
+                val_logs = self._evaluate_arrays(*val)
+                logs["val_loss"] = val_logs["loss"]
+                logs["val_accuracy"] = val_logs["accuracy"]
+            for cb in all_callbacks:
+                cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        for cb in all_callbacks:
+            cb.on_train_end({})
+        return history
+
+    # ----------------------------------------------------------- inference ---
+    def predict_proba(self, X):
+        """Network outputs for X (n_samples, n_features): shape (n_samples, n_outputs).
+
+        With a softmax output these are class probabilities; with one sigmoid
+        unit, p(class 1). Dropout is off (scaled for ``scale="test"``).
+        """
+        X = check_X(X, self.n_features, self.dtype)
+        return self._inference_net().predict(X)
+
+    def predict(self, X):
+        """Predicted class indices, shape (n_samples,) int64: argmax of the
+        outputs, or ``p > 0.5`` for a single output unit."""
+        out = self.predict_proba(X)
+        if out.shape[1] == 1:
+            return (out[:, 0] > 0.5).astype(np.int64)
+        return out.argmax(axis=1)
+
+    def evaluate(self, X, y):
+        """Mean loss and accuracy on (X, y): ``{"loss": float, "accuracy": float}``."""
+        X = check_X(X, self.n_features, self.dtype)
+        return self._evaluate_arrays(X, check_labels(y, X.shape[0], self.n_outputs))
+
+    def _evaluate_arrays(self, X, labels):
+        loss_sum, correct = self._inference_net().evaluate(X, labels, get_loss(self.loss).code)
+        return {"loss": loss_sum / X.shape[0], "accuracy": correct / X.shape[0]}
+
+    def __call__(self, X):
+        """Forward pass: same as ``predict_proba``."""
+        return self.predict_proba(X)
+
+    def gradients(self, X, y):
+        """Batch-mean gradients of the loss on (X, y) without updating (dropout
+        on, weight decay not included).
+
+        Returns
+        -------
+        list of (dW, db)
+            One pair per Dense layer; dW has shape (n_out, n_in), db (n_out,)
+            or None. db is the lecture's delta^(l) averaged over the batch.
+        """
+        X = check_X(X, self.n_features, self.dtype)
+        labels = check_labels(y, X.shape[0], self.n_outputs)
+        optimizer = SGD(lr=1.0)
+        seed = int(self._train_seq.spawn(1)[0].generate_state(1, np.uint64)[0])
+        net = CompiledNet(self._plans(optimizer), self.dtype, X.shape[0],
+                          get_loss(self.loss).code, optimizer.config(), seed)
+        net.gradients(X, labels)
+        return [(gW.copy(), None if gb is None else gb.copy())
+                for gW, gb in zip(net.grad_W, net.grad_b)]
+
+    def summary(self):
+        """A table of the layers, their output shapes and parameter counts."""
+        lines = [f"Sequential(loss={self.loss!r}, dtype={self.dtype.name})"]
+        total = 0
+        for layer in self.layers:
+            count = layer.n_params if isinstance(layer, Dense) else 0
+            total += count
+            lines.append(f"  {layer!r:<70} params={count}")
+        lines.append(f"  total params: {total}")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return (f"Sequential({self.layers!r}, loss={self.loss!r}, dtype={self.dtype.name!r})")

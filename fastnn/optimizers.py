@@ -1,0 +1,280 @@
+"""Optimizers and learning-rate schedules.
+
+An optimizer turns the batch-mean gradient g of each parameter into an update.
+``weight_decay = lam`` adds ``lam * W`` to the gradient of every weight matrix
+(never to biases): for plain SGD that is the lecture's
+``theta <- (1 - eta lam) theta - eta grad``.
+
+``SGD(lr, momentum, nesterov, weight_decay)``
+    v <- mu v + g;  W <- W - lr (g + mu v if nesterov else v)   (v starts at 0;
+    with mu = 0, W <- W - lr g). This is PyTorch's ``torch.optim.SGD``.
+``Adagrad(lr, eps)``
+    S <- S + g^2;  W <- W - lr g / (sqrt(S) + eps)   (Duchi et al. 2011).
+``Adam(lr, betas, eps)``
+    m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+    W <- W - lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps).
+
+Schedules give the learning rate of update t (counted from 0 over the whole
+``fit``) in epoch e:
+
+``"constant"`` / None
+    eta_t = eta_0.
+``"inverse_time"`` / ``InverseTimeDecay(tau)``
+    eta_t = eta_0 / (1 + t / tau): the lecture's eta_t ~ 1/t, for which
+    sum eta_t = inf and sum eta_t^2 < inf. The string form uses tau = the
+    number of updates in one epoch.
+``"step"`` / ``StepDecay(step_size, gamma)``
+    eta = eta_0 * gamma ** floor(e / step_size); the string form halves the
+    rate every 10 epochs.
+
+The same objects drive the compiled fast path (``config()``) and the graph
+path (``step()``, one update of a list of parameters with the same kernels).
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from .ops import ops as default_ops
+
+__all__ = ["Optimizer", "SGD", "Adagrad", "Adam", "Schedule", "Constant",
+           "InverseTimeDecay", "StepDecay", "get_schedule"]
+
+# Codes shared with csrc/_train.pyx.
+OPT_SGD, OPT_ADAGRAD, OPT_ADAM = 0, 1, 2
+
+
+def _check_real(name, value, low=None, high=None, low_open=False, high_open=True):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
+    return float(value)
+
+
+# ---------------------------------------------------------------- schedules ---
+
+class Schedule:
+    """A learning-rate schedule: ``rate(lr0, epoch, t, steps_per_epoch)``."""
+
+    def base_rate(self, lr0, epoch):
+        """Learning rate at the start of ``epoch`` before per-update decay."""
+        return lr0
+
+    def tau(self, steps_per_epoch):
+        """Time constant of the 1/t decay in updates (0: none)."""
+        return 0.0
+
+    def rate(self, lr0, epoch, t, steps_per_epoch):
+        """eta of update t (0-based, counted over the whole fit) in ``epoch``."""
+        base = self.base_rate(lr0, epoch)
+        tau = self.tau(steps_per_epoch)
+        return base / (1 + t / tau) if tau > 0 else base
+
+
+class Constant(Schedule):
+    """eta_t = eta_0."""
+
+    def __repr__(self):
+        return "Constant()"
+
+
+class InverseTimeDecay(Schedule):
+    """eta_t = eta_0 / (1 + t / tau); ``tau=None`` means one epoch of updates."""
+
+    def __init__(self, tau=None):
+        self._tau = None if tau is None else _check_real("tau", tau, low=0, low_open=True,
+                                                          high=None)
+
+    def tau(self, steps_per_epoch):
+        return float(steps_per_epoch) if self._tau is None else self._tau
+
+    def __repr__(self):
+        return f"InverseTimeDecay(tau={self._tau})"
+
+
+class StepDecay(Schedule):
+    """eta = eta_0 * gamma ** floor(epoch / step_size)."""
+
+    def __init__(self, step_size=10, gamma=0.5):
+        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) \
+                or step_size < 1:
+            raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
+        self.step_size = int(step_size)
+        self.gamma = _check_real("gamma", gamma, low=0, low_open=True, high=1, high_open=False)
+
+    def base_rate(self, lr0, epoch):
+        return lr0 * self.gamma ** (epoch // self.step_size)
+
+    def __repr__(self):
+        return f"StepDecay(step_size={self.step_size}, gamma={self.gamma})"
+
+
+_SCHEDULES = {None: Constant, "constant": Constant, "inverse_time": InverseTimeDecay,
+              "step": StepDecay}
+
+
+def get_schedule(schedule):
+    """A Schedule from None, a name, or a Schedule instance."""
+    if isinstance(schedule, Schedule):
+        return schedule
+    if (schedule is None or isinstance(schedule, str)) and schedule in _SCHEDULES:
+        return _SCHEDULES[schedule]()
+    raise ValueError("schedule must be None, 'constant', 'inverse_time', 'step' or a "
+                     f"Schedule instance, got {schedule!r}")
+
+
+# --------------------------------------------------------------- optimizers ---
+
+class Optimizer:
+    """Base class: learning rate, weight decay, schedule, and the graph-path step."""
+
+    code = None
+
+    def __init__(self, lr, weight_decay=0.0, schedule=None):
+        self.lr = _check_real("lr", lr, low=0, low_open=True, high=None)
+        self.weight_decay = _check_real("weight_decay", weight_decay, low=0, high=None)
+        self.schedule = get_schedule(schedule)
+        self.t = 0            # updates made by step() (the graph path)
+        self._state = {}
+
+    def config(self):
+        """Hyper-parameters for the compiled loop (csrc/_train.pyx)."""
+        return {"code": self.code, "lr": self.lr, "weight_decay": self.weight_decay,
+                "t": self.t}
+
+    def step(self, params, epoch=0, steps_per_epoch=1, ops=default_ops):
+        """One update of ``params``, a list of ``(value, grad, is_weight)``
+        (arrays updated in place; weight decay applies where ``is_weight``)."""
+        lr = self.schedule.rate(self.lr, epoch, self.t, steps_per_epoch)
+        self.t += 1
+        for value, grad, is_weight in params:
+            self._update(ops, value, grad, self.state(value), lr,
+                         self.weight_decay if is_weight else 0.0)
+
+    def state(self, value):
+        """The optimizer's state arrays for parameter array ``value`` (created
+        at zero on first use). The fast path updates these same arrays, so
+        momentum or Adam moments carry over from one ``fit`` call to the next."""
+        entry = self._state.get(id(value))
+        if entry is None or entry[0] is not value or entry[1][0].dtype != value.dtype:
+            entry = self._state[id(value)] = (value, self._new_state(value))
+        return entry[1]
+
+    def _new_state(self, value):
+        return [np.zeros_like(value)]
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self._repr_args().items())
+        return f"{type(self).__name__}({args})"
+
+    def _repr_args(self):
+        return {"lr": self.lr, "weight_decay": self.weight_decay, "schedule": self.schedule}
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum and weight decay.
+
+    Parameters
+    ----------
+    lr : float > 0
+        eta_0, the learning rate.
+    momentum : float in [0, 1)
+        mu; 0 gives plain SGD (folded into the GEMMs on the fast path).
+    nesterov : bool
+        Use Nesterov's look-ahead (needs momentum > 0).
+    weight_decay : float >= 0
+        lam, added as lam * W to the gradient of weight matrices.
+    schedule : None, "constant", "inverse_time", "step" or a Schedule
+    """
+
+    code = OPT_SGD
+
+    def __init__(self, lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None):
+        super().__init__(lr, weight_decay, schedule)
+        self.momentum = _check_real("momentum", momentum, low=0, high=1)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise ValueError(f"nesterov must be True or False, got {nesterov!r}")
+        if nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
+        self.nesterov = bool(nesterov)
+
+    def config(self):
+        return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+    def _update(self, ops, value, grad, state, lr, wd):
+        ops.sgd_update(value, grad, state[0], lr, self.momentum, self.nesterov, wd)
+
+    def _repr_args(self):
+        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay, "schedule": self.schedule}
+
+
+class Adagrad(Optimizer):
+    """Adagrad: per-parameter rates lr / (sqrt(sum of squared gradients) + eps).
+
+    Parameters
+    ----------
+    lr : float > 0
+    eps : float > 0
+    weight_decay : float >= 0
+    schedule : as for SGD
+    """
+
+    code = OPT_ADAGRAD
+
+    def __init__(self, lr=0.01, eps=1e-10, weight_decay=0.0, schedule=None):
+        super().__init__(lr, weight_decay, schedule)
+        self.eps = _check_real("eps", eps, low=0, low_open=True, high=None)
+
+    def config(self):
+        return {**super().config(), "eps": self.eps}
+
+    def _update(self, ops, value, grad, state, lr, wd):
+        ops.adagrad_update(value, grad, state[0], lr, self.eps, wd)
+
+    def _repr_args(self):
+        return {"lr": self.lr, "eps": self.eps, **super()._repr_args()}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba), bias-corrected, in PyTorch's formulation.
+
+    Parameters
+    ----------
+    lr : float > 0
+    betas : (float, float) in [0, 1)
+    eps : float > 0
+    weight_decay : float >= 0
+    schedule : as for SGD
+    """
+
+    code = OPT_ADAM
+
+    def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 schedule=None):
+        super().__init__(lr, weight_decay, schedule)
+        try:
+            beta1, beta2 = betas
+        except (TypeError, ValueError):
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
+        self.betas = (_check_real("betas[0]", beta1, low=0, high=1),
+                      _check_real("betas[1]", beta2, low=0, high=1))
+        self.eps = _check_real("eps", eps, low=0, low_open=True, high=None)
+
+    def config(self):
+        return {**super().config(), "beta1": self.betas[0], "beta2": self.betas[1],
+                "eps": self.eps}
+
+    def _new_state(self, value):
+        return [np.zeros_like(value), np.zeros_like(value)]
+
+    def _update(self, ops, value, grad, state, lr, wd):
+        ops.adam_update(value, grad, state[0], state[1], lr, self.betas[0], self.betas[1],
+                        self.eps, self.t, wd)
+
+    def _repr_args(self):
+        return {"lr": self.lr, "betas": self.betas, "eps": self.eps, **super()._repr_args()}

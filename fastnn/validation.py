@@ -1,0 +1,136 @@
+"""Checks at the public entry points.
+
+Everything a user hands to fastnn is checked once here, with a message that
+names the argument and echoes the bad value; the compiled kernels behind these
+checks trust their input and never check again.
+"""
+
+import numbers
+
+import numpy as np
+
+__all__ = ["check_positive_int", "check_bool", "check_X", "check_labels", "check_dtype"]
+
+DTYPES = ("float32", "float64")
+
+
+def _show(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def check_positive_int(name, value):
+    """Return ``value`` as int, or raise for bools, non-integers and values < 1."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {_show(value)}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_bool(name, value):
+    """Return ``value`` as bool, or raise if it is not True/False."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {_show(value)}")
+    return bool(value)
+
+
+def check_dtype(dtype):
+    """Return the numpy dtype for "float32"/"float64" (or their numpy types)."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if dtype is None or resolved is None or resolved.name not in DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {_show(dtype)}")
+    return resolved
+
+
+def check_X(X, n_features, dtype, name="X"):
+    """Convert ``X`` to a C-contiguous 2-D array of ``dtype`` (at most one copy).
+
+    Raises
+    ------
+    TypeError
+        X is not numeric (strings, objects, complex numbers).
+    ValueError
+        X is not 2-D, is empty, has the wrong number of columns, or holds
+        NaN or inf.
+    """
+    try:
+        raw = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a 2-D array of real numbers; converting it "
+                        f"failed: {exc}") from None
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {raw.dtype} "
+                        f"(e.g. {_show(raw.flat[0]) if raw.size else 'empty'})")
+    if raw.ndim != 2:
+        hint = " (for one example use X.reshape(1, -1))" if raw.ndim == 1 else ""
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape "
+                         f"{raw.shape}{hint}")
+    if raw.shape[0] == 0:
+        raise ValueError(f"{name} is empty: shape {raw.shape}")
+    if raw.shape[1] != n_features:
+        raise ValueError(f"{name} has {raw.shape[1]} features (shape {raw.shape}) but the "
+                         f"first Dense layer expects n_in={n_features}")
+    # float64 values beyond float32's range become inf here and are caught below.
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(raw, dtype=dtype)
+    # One float64 sum is finite iff every element is (barring overflow of huge
+    # float64 values, which the exact check below then sorts out).
+    if not np.isfinite(np.sum(out, dtype=np.float64)):
+        finite = np.isfinite(out)
+    else:
+        finite = None
+    if finite is not None and not finite.all():
+        row, col = np.argwhere(~finite)[0]
+        raise ValueError(f"{name} contains NaN or inf: {name}[{row}, {col}] = "
+                         f"{raw[row, col]!r}")
+    return out
+
+
+def check_labels(y, n_samples, n_outputs, name="y"):
+    """Convert ``y`` to int64 class labels of shape (n_samples,).
+
+    ``y`` holds integer labels (n,) in [0, n_classes), n_classes = n_outputs
+    (2 for a single output unit, labels 0/1), or one-hot rows (n, n_outputs).
+    """
+    try:
+        raw = np.asarray(y)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of integer labels; converting it "
+                        f"failed: {exc}") from None
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold integer class labels, got dtype {raw.dtype}")
+    n_classes = 2 if n_outputs == 1 else n_outputs
+    if raw.ndim == 2 and raw.shape[1] == 1 and n_outputs == 1:
+        raw = raw[:, 0]
+    if raw.ndim == 2:
+        if raw.shape[1] != n_outputs:
+            raise ValueError(f"{name} has one-hot rows of width {raw.shape[1]} (shape "
+                             f"{raw.shape}) but the network has {n_outputs} outputs")
+        ok = np.isin(raw, (0, 1)).all(axis=1) & (raw.sum(axis=1) == 1)
+        if not ok.all():
+            row = int(np.argmin(ok))
+            raise ValueError(f"{name} must hold one-hot rows (a single 1, zeros elsewhere); "
+                             f"row {row} is {_show(raw[row].tolist())}")
+        raw = raw.argmax(axis=1)
+    elif raw.ndim != 1:
+        raise ValueError(f"{name} must be 1-D labels (n,) or one-hot rows (n, {n_outputs}), "
+                         f"got shape {raw.shape}")
+    if raw.shape[0] != n_samples:
+        raise ValueError(f"X and {name} have different lengths: {n_samples} and {raw.shape[0]}")
+    if raw.dtype.kind == "f":
+        bad = ~np.isfinite(raw) | (raw != np.round(raw))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"{name} must hold integer class labels, got {name}[{i}] = "
+                             f"{raw[i]!r}")
+    bad = (raw < 0) | (raw >= n_classes)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{name}[{i}] = {raw[i]!r} is out of range: labels must be in "
+                         f"[0, {n_classes - 1}] for a network with {n_outputs} output"
+                         f"{'s' if n_outputs != 1 else ''}")
+    return np.ascontiguousarray(raw, dtype=np.int64)

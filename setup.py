@@ -1,0 +1,45 @@
+"""Build the compiled core: every csrc/_*.pyx becomes a module of the fastnn package.
+
+Cython directives live here, in one place. ``FASTNN_DEBUG=1`` at build time turns
+bounds checks, wraparound and initialisation checks back on for a debug run.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("FASTNN_DEBUG", "0") not in ("", "0")
+
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "embedsignature": True,
+}
+
+COMPILE_ARGS = ["-O0", "-g"] if DEBUG else ["-O3"]
+
+extensions = [
+    Extension(
+        f"fastnn.{path.stem}",
+        [str(path)],
+        include_dirs=[np.get_include(), "csrc"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+        extra_compile_args=COMPILE_ARGS,
+    )
+    for path in sorted(Path("csrc").glob("_*.pyx"))
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        include_path=["csrc"],
+        compiler_directives=DIRECTIVES,
+        force=DEBUG,
+    ),
+)
