@@ -12,7 +12,7 @@ from cython cimport floating
 cimport blas
 
 
-cdef inline bint _as_rows(floating[:, :] A, int* ld) noexcept:
+cdef inline bint _as_rows(const floating[:, :] A, int* ld) noexcept:
     """Describe A to the row-major door: returns True when A must be read
     transposed (it is Fortran-like) and sets its leading dimension."""
     cdef Py_ssize_t item = sizeof(floating)
@@ -65,7 +65,7 @@ def gemm(A, B, C=None, bint trans_a=False, bint trans_b=False, alpha=1.0, beta=0
     return C
 
 
-cdef _gemm(floating[:, :] A, floating[:, :] B, floating[:, :] C, bint trans_a,
+cdef _gemm(const floating[:, :] A, const floating[:, :] B, floating[:, :] C, bint trans_a,
            bint trans_b, floating alpha, floating beta):
     cdef int lda, ldb, ldc
     cdef bint ta = trans_a ^ _as_rows(A, &lda)
@@ -95,6 +95,10 @@ def gemv(A, x, y=None, bint trans_a=False, alpha=1.0, beta=0.0):
         y = np.zeros(rows, dtype=A.dtype)
     if y.ndim != 1 or y.shape[0] != rows:
         raise ValueError(f"gemv: y has shape {y.shape}, expected {(rows,)}")
+    for name, v in (("x", x), ("y", y)):
+        # BLAS walks a negative increment from the lowest address, not from &v[0].
+        if v.shape[0] > 1 and v.strides[0] <= 0:
+            raise ValueError(f"gemv: {name} needs a positive stride, got strides {v.strides}")
     if not (A.dtype == x.dtype == y.dtype) or A.dtype not in (np.float32, np.float64):
         raise TypeError(f"gemv: A, x, y must share float32 or float64, got "
                         f"{A.dtype}, {x.dtype}, {y.dtype}")
@@ -105,7 +109,7 @@ def gemv(A, x, y=None, bint trans_a=False, alpha=1.0, beta=0.0):
     return y
 
 
-cdef _gemv(floating[:, :] A, floating[:] x, floating[:] y, bint trans_a,
+cdef _gemv(const floating[:, :] A, const floating[:] x, floating[:] y, bint trans_a,
            floating alpha, floating beta):
     cdef int lda
     cdef bint ta = trans_a ^ _as_rows(A, &lda)
@@ -146,7 +150,7 @@ def axpy(alpha, x, y):
     return y
 
 
-cdef _axpy(floating alpha, floating[:] x, floating[:] y):
+cdef _axpy(floating alpha, const floating[:] x, floating[:] y):
     blas.axpy(<int>x.shape[0], alpha, &x[0], <int>(x.strides[0] // sizeof(floating)),
               &y[0], <int>(y.strides[0] // sizeof(floating)))
 
@@ -176,6 +180,6 @@ def dot(x, y):
     return _dot[double](x, y)
 
 
-cdef double _dot(floating[:] x, floating[:] y):
+cdef double _dot(const floating[:] x, const floating[:] y):
     return blas.dot(<int>x.shape[0], &x[0], <int>(x.strides[0] // sizeof(floating)),
                     &y[0], <int>(y.strides[0] // sizeof(floating)))

@@ -92,13 +92,13 @@ cdef struct EpochResult:
     Py_ssize_t failed_step    # -1 if every batch loss was finite
 
 
-cdef void _forward(floating* X, Py_ssize_t rows, LayerPlan* plans, int n_layers,
+cdef void _forward(const floating* X, Py_ssize_t rows, LayerPlan* plans, int n_layers,
                    RngState* rng, bint training, bint fused_output) noexcept nogil:
     """Forward pass of a batch X (rows x n_features); leaves y in each plan.out.
     With fused_output the last activation is left to the loss kernel."""
     cdef int l
     cdef LayerPlan* p
-    cdef floating* x = X
+    cdef const floating* x = X
     cdef Py_ssize_t n, i
     cdef floating factor
     for l in range(n_layers):
@@ -114,7 +114,7 @@ cdef void _forward(floating* X, Py_ssize_t rows, LayerPlan* plans, int n_layers,
                 for i in range(n):
                     (<floating*>p.x_masked)[i] = x[i] * factor
                 x = <floating*>p.x_masked
-        p.x_in = x
+        p.x_in = <void*>x
         gemm(False, True, <int>rows, <int>p.n_out, <int>p.n_in, <floating>1, x, <int>p.n_in,
              <floating*>p.W, <int>p.n_in, <floating>0, <floating*>p.out, <int>p.n_out)
         if p.has_bias:
@@ -124,7 +124,7 @@ cdef void _forward(floating* X, Py_ssize_t rows, LayerPlan* plans, int n_layers,
         x = <floating*>p.out
 
 
-cdef double _output_delta(floating* dummy, const int64_t* labels, Py_ssize_t rows,
+cdef double _output_delta(const floating* dummy, const int64_t* labels, Py_ssize_t rows,
                           LayerPlan* last, int loss) noexcept nogil:
     """Loss summed over the batch; writes last.delta = dl/da / rows."""
     cdef floating scale = <floating>1 / rows
@@ -210,7 +210,7 @@ cdef void _backward(floating* ones, Py_ssize_t rows, LayerPlan* plans, int n_lay
                             <floating>cfg.beta2, <floating>cfg.eps, bc1, bc2, <floating>0)
 
 
-cdef EpochResult _train_epoch(floating* X, const int64_t* labels, Py_ssize_t n,
+cdef EpochResult _train_epoch(const floating* X, const int64_t* labels, Py_ssize_t n,
                               Py_ssize_t n_features, Py_ssize_t batch_size,
                               floating* x_batch, int64_t* y_batch, int64_t* order,
                               floating* ones, bint shuffle, LayerPlan* plans,
@@ -219,7 +219,7 @@ cdef EpochResult _train_epoch(floating* X, const int64_t* labels, Py_ssize_t n,
     """One pass over the n examples in mini-batches; stops at a non-finite loss."""
     cdef EpochResult res
     cdef Py_ssize_t start, rows, i, step = 0
-    cdef floating* xb
+    cdef const floating* xb
     cdef const int64_t* yb
     cdef double batch_loss
     cdef LayerPlan* last = &plans[n_layers - 1]
@@ -260,7 +260,7 @@ cdef EpochResult _train_epoch(floating* X, const int64_t* labels, Py_ssize_t n,
     return res
 
 
-cdef EpochResult _evaluate(floating* X, const int64_t* labels, Py_ssize_t n,
+cdef EpochResult _evaluate(const floating* X, const int64_t* labels, Py_ssize_t n,
                            Py_ssize_t n_features, Py_ssize_t batch_size,
                            LayerPlan* plans, int n_layers, int loss) noexcept nogil:
     """Loss sum and correct count over X without training (dropout off)."""
@@ -282,7 +282,7 @@ cdef EpochResult _evaluate(floating* X, const int64_t* labels, Py_ssize_t n,
     return res
 
 
-cdef void _predict(floating* X, floating* out, Py_ssize_t n, Py_ssize_t n_features,
+cdef void _predict(const floating* X, floating* out, Py_ssize_t n, Py_ssize_t n_features,
                    Py_ssize_t batch_size, LayerPlan* plans, int n_layers) noexcept nogil:
     """out (n x n_outputs) = the network's output for X, in chunks."""
     cdef Py_ssize_t start = 0, rows
@@ -417,11 +417,13 @@ cdef class CompiledNet:
         if self.order is None or len(self.order) != n:
             self.order = np.arange(n, dtype=np.int64)
         cdef int64_t[::1] order = self.order
-        cdef int64_t[::1] y = labels
+        cdef const int64_t[::1] y = labels
         cdef int64_t[::1] yb = self.y_batch
-        cdef float[:, ::1] X32, xb32
+        cdef const float[:, ::1] X32
+        cdef float[:, ::1] xb32
         cdef float[::1] ones32
-        cdef double[:, ::1] X64, xb64
+        cdef const double[:, ::1] X64
+        cdef double[:, ::1] xb64
         cdef double[::1] ones64
         if self.dtype == np.float32:
             X32 = X
@@ -445,9 +447,9 @@ cdef class CompiledNet:
         """Return (loss_sum, correct) over X (n, n_features) with dropout off."""
         cdef Py_ssize_t n = X.shape[0]
         cdef EpochResult res
-        cdef int64_t[::1] y = labels
-        cdef float[:, ::1] X32
-        cdef double[:, ::1] X64
+        cdef const int64_t[::1] y = labels
+        cdef const float[:, ::1] X32
+        cdef const double[:, ::1] X64
         if self.dtype == np.float32:
             X32 = X
             with nogil:
@@ -464,8 +466,10 @@ cdef class CompiledNet:
         """Return the network's output (n, n_outputs) for X, dropout off."""
         cdef Py_ssize_t n = X.shape[0]
         out = np.empty((n, self.plans[self.n_layers - 1].n_out), dtype=self.dtype)
-        cdef float[:, ::1] X32, out32
-        cdef double[:, ::1] X64, out64
+        cdef const float[:, ::1] X32
+        cdef float[:, ::1] out32
+        cdef const double[:, ::1] X64
+        cdef double[:, ::1] out64
         if self.dtype == np.float32:
             X32 = X
             out32 = out
@@ -485,10 +489,10 @@ cdef class CompiledNet:
         updating (needs an optimizer dict, whose state is left untouched); fills ``grad_W``/``grad_b`` with the batch-mean gradients
         (weight decay not included) and returns the summed loss."""
         cdef Py_ssize_t rows = X.shape[0]
-        cdef int64_t[::1] y = labels
-        cdef float[:, ::1] X32
+        cdef const int64_t[::1] y = labels
+        cdef const float[:, ::1] X32
         cdef float[::1] ones32
-        cdef double[:, ::1] X64
+        cdef const double[:, ::1] X64
         cdef double[::1] ones64
         cdef double loss
         cdef bint saved = self.cfg.update

@@ -9,6 +9,7 @@ current epoch.
 """
 
 import math
+import numbers
 import sys
 import time
 
@@ -88,15 +89,19 @@ class EarlyStopping(Callback):
                  restore_best_weights=False):
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a string, got {monitor!r}")
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) \
+                or patience < 0:
             raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) \
+        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) \
                 or not math.isfinite(min_delta) or min_delta < 0:
             raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
-        if mode not in ("auto", "min", "max"):
+        if not isinstance(mode, str) or mode not in ("auto", "min", "max"):
             raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if not isinstance(restore_best_weights, bool):
+            raise TypeError(f"restore_best_weights must be True or False, got "
+                            f"{restore_best_weights!r}")
         self.monitor = monitor
-        self.patience = patience
+        self.patience = int(patience)
         self.min_delta = float(min_delta)
         self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
         self.restore_best_weights = bool(restore_best_weights)

@@ -3,16 +3,25 @@
 Inside a ``Sequential`` they are not run one by one: the model compiles the
 chain into one call per epoch (csrc/_train.pyx). On their own, ``layer(X)``
 runs the layer's forward pass on an array with the compiled kernels.
+
+Called on a ``fastnn.Tensor`` instead, a layer is a graph function: ``Dense``
+builds a ``Linear`` node (and an activation node) over its own parameters,
+exposed as Tensors that share memory with ``W`` and ``b`` (``W_param``,
+``b_param``, ``parameters()``); ``Dropout`` builds a mask node. Custom models
+(``fastnn.Model``) are written from these calls and trained with the same
+optimizers.
 """
 
 import numbers
 
 import numpy as np
 
+from . import functions as F
 from .activations import get_activation
+from .graph import Tensor
 from .initializers import get_initializer, initialize
 from .ops import ops
-from .validation import check_positive_int
+from .validation import check_param, check_positive_int
 
 __all__ = ["Layer", "Dense", "Dropout"]
 
@@ -68,6 +77,7 @@ class Dense(Layer):
         W, b = initialize(self.init, rng, self.n_in, self.n_out, dtype)
         self._W = W
         self._b = b if self.bias else None
+        self._W_param = self._b_param = None
 
     @property
     def dtype(self):
@@ -79,11 +89,7 @@ class Dense(Layer):
 
     @W.setter
     def W(self, value):
-        value = np.asarray(value)
-        if value.shape != self._W.shape:
-            raise ValueError(f"W must have shape {self._W.shape} (n_out, n_in), got "
-                             f"{value.shape}")
-        self._W[...] = value
+        self._W[...] = check_param("W", value, self._W.shape, self._W.dtype)
 
     @property
     def b(self):
@@ -93,18 +99,56 @@ class Dense(Layer):
     def b(self, value):
         if self._b is None:
             raise ValueError("this Dense layer has bias=False: it has no b to set")
-        value = np.asarray(value)
-        if value.shape != self._b.shape:
-            raise ValueError(f"b must have shape {self._b.shape} (n_out,), got {value.shape}")
-        self._b[...] = value
+        self._b[...] = check_param("b", value, self._b.shape, self._b.dtype)
+
+    @property
+    def W_param(self):
+        """W as a Tensor with ``requires_grad=True`` that shares its memory (the
+        graph reads it, optimizers update the array in place)."""
+        t = self._W_param
+        if t is None or t.data is not self._W:
+            t = self._W_param = Tensor(self._W, requires_grad=True)
+        return t
+
+    @property
+    def b_param(self):
+        """b as a Tensor sharing its memory, or None when ``bias=False``."""
+        if self._b is None:
+            return None
+        t = self._b_param
+        if t is None or t.data is not self._b:
+            t = self._b_param = Tensor(self._b, requires_grad=True)
+        return t
+
+    def parameters(self):
+        """[W_param, b_param] (b omitted when ``bias=False``): the graph's view
+        of the layer, in the order of ``Sequential.get_weights``."""
+        return [self.W_param] if self._b is None else [self.W_param, self.b_param]
 
     @property
     def n_params(self):
         """Number of trainable scalars."""
         return self.n_out * self.n_in + (self.n_out if self.bias else 0)
 
-    def __call__(self, X):
-        """Forward pass on a batch X (n, n_in) in the layer's dtype -> (n, n_out)."""
+    def __call__(self, X, logits=False):
+        """Forward pass on a batch X (n, n_in) -> Y = f(X W^T + b), shape (n, n_out).
+
+        An array X (converted to the layer's dtype) gives an array. A Tensor X
+        (of the layer's dtype) gives a Tensor and records the graph nodes
+        ``linear(X, W_param, b_param)`` then f; ``logits=True`` stops before f
+        and returns the pre-activation a = X W^T + b, the input that
+        ``fastnn.cross_entropy`` / ``binary_cross_entropy`` expect (they fuse
+        the softmax / sigmoid in, as the fast path does).
+        """
+        if isinstance(X, Tensor):
+            if X.ndim != 2 or X.shape[1] != self.n_in:
+                raise ValueError(f"X must have shape (n, {self.n_in}), got {X.shape}")
+            a = F.linear(X, self.W_param, self.b_param)
+            if logits or self.activation == "identity":
+                return a
+            return F.activation(a, self.activation)
+        if logits:
+            raise ValueError("logits=True needs a Tensor input (graph mode)")
         X = np.ascontiguousarray(X, dtype=self.dtype)
         if X.ndim != 2 or X.shape[1] != self.n_in:
             raise ValueError(f"X must have shape (n, {self.n_in}), got {X.shape}")
@@ -140,6 +184,16 @@ class Dropout(Layer):
     p : float in [0, 1)
         Probability of dropping a unit.
     scale : "train" or "test"
+
+    Attributes (graph mode)
+    -----------------------
+    training : bool
+        On a Tensor input, draw a mask when True (the default), apply the
+        test-time map when False; ``Model.train()`` / ``eval()`` set it.
+    rng : fastnn.ops.Rng or None
+        The mask stream on a Tensor input; a ``Model`` hands its own to the
+        Dropout layers assigned to it; None draws a fresh one from OS entropy
+        on first use. Ignored by ``Sequential`` (the fast path seeds its own).
     """
 
     def __init__(self, p, scale="train"):
@@ -149,6 +203,8 @@ class Dropout(Layer):
             raise ValueError(f"Dropout scale must be 'train' or 'test', got {scale!r}")
         self.p = float(p)
         self.scale = scale
+        self.training = True
+        self.rng = None
 
     @property
     def keep_value(self):
@@ -161,7 +217,15 @@ class Dropout(Layer):
         return 1.0 if self.scale == "train" else 1.0 - self.p
 
     def __call__(self, X):
-        """Test-time forward: X scaled by ``test_factor``."""
+        """On an array: the test-time forward, X scaled by ``test_factor``.
+
+        On a Tensor: ``fastnn.dropout(X, p, self.training, self.rng, scale)``,
+        a graph node (one uniform draw per element of X, in row-major order).
+        """
+        if isinstance(X, Tensor):
+            if self.training and self.p > 0 and self.rng is None:
+                self.rng = F._rng(None)
+            return F.dropout(X, self.p, self.training, self.rng, self.scale)
         X = np.asarray(X)
         return X * X.dtype.type(self.test_factor) if self.test_factor != 1 else X
 

@@ -16,7 +16,8 @@ from .callbacks import Callback, EarlyStopping, History, ProgressLogger
 from .layers import Dense, Dropout, Layer
 from .losses import get_loss
 from .optimizers import SGD, Optimizer
-from .validation import check_X, check_bool, check_dtype, check_labels, check_positive_int
+from .validation import (check_X, check_bool, check_dtype, check_labels, check_param,
+                         check_positive_int)
 
 __all__ = ["Sequential", "TrainingDivergedError"]
 
@@ -89,7 +90,7 @@ class Sequential:
                 raise TypeError(f"layers[{i}] must be a Dense or Dropout layer, got {layer!r}")
         dense = [layer for layer in layers if isinstance(layer, Dense)]
         if not dense:
-            raise ValueError("layers must contain at least one Dense layer")
+            raise ValueError(f"layers must contain at least one Dense layer, got {layers!r}")
         if len(dense) > MAX_LAYERS:
             raise ValueError(f"at most {MAX_LAYERS} Dense layers are supported, got {len(dense)}")
         if len({id(layer) for layer in dense}) != len(dense):
@@ -137,15 +138,19 @@ class Sequential:
 
     def set_weights(self, weights):
         """Copy ``weights`` (as returned by ``get_weights``) into the layers, in place."""
+        if isinstance(weights, np.ndarray) or not hasattr(weights, "__iter__"):
+            raise TypeError(f"weights must be a list of arrays [W1, b1, W2, b2, ...], got "
+                            f"{type(weights).__name__}")
         weights = list(weights)
-        expected = sum(2 if layer.b is not None else 1 for layer in self.dense_layers)
-        if len(weights) != expected:
-            raise ValueError(f"weights must hold {expected} arrays, got {len(weights)}")
-        it = iter(weights)
-        for layer in self.dense_layers:
-            layer.W = next(it)
-            if layer.b is not None:
-                layer.b = next(it)
+        targets = [p for layer in self.dense_layers
+                   for p in ((layer.W, layer.b) if layer.b is not None else (layer.W,))]
+        if len(weights) != len(targets):
+            raise ValueError(f"weights must hold {len(targets)} arrays, got {len(weights)}")
+        # Check every array before copying any, so a bad list changes nothing.
+        checked = [check_param(f"weights[{i}]", value, target.shape, target.dtype)
+                   for i, (value, target) in enumerate(zip(weights, targets))]
+        for value, target in zip(checked, targets):
+            target[...] = value
 
     def _plans(self, optimizer=None):
         """Per-Dense-layer dicts for CompiledNet (dropout folded into the next Dense)."""
@@ -171,10 +176,13 @@ class Sequential:
         return plans
 
     def _inference_net(self):
-        if self._inference is None:
-            self._inference = CompiledNet(self._plans(), self.dtype, INFERENCE_ROWS,
-                                          get_loss(self.loss).code)
-        return self._inference
+        # The compiled net points into the layers' arrays: rebuild it when a
+        # layer now holds other arrays (re-initialised by another model).
+        arrays = tuple(a for layer in self.dense_layers for a in (layer.W, layer.b))
+        if self._inference is None or any(a is not b for a, b in zip(arrays, self._inference[0])):
+            self._inference = arrays, CompiledNet(self._plans(), self.dtype, INFERENCE_ROWS,
+                                                  get_loss(self.loss).code)
+        return self._inference[1]
 
     # --------------------------------------------------------------- fit ---
     def fit(self, X, y, epochs=1, batch_size=32, optimizer=None, shuffle=True,
@@ -220,7 +228,8 @@ class Sequential:
         epochs = check_positive_int("epochs", epochs)
         batch_size = check_positive_int("batch_size", batch_size)
         shuffle = check_bool("shuffle", shuffle)
-        if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        if (isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral)
+                or verbose not in (0, 1, 2)):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         optimizer = SGD(lr=0.1) if optimizer is None else optimizer
         if not isinstance(optimizer, Optimizer):
@@ -233,7 +242,12 @@ class Sequential:
                                  f"{type(validation_data).__name__}")
             X_val = check_X(validation_data[0], self.n_features, self.dtype, name="X_val")
             val = (X_val, check_labels(validation_data[1], X_val.shape[0], self.n_outputs,
-                                       name="y_val"))
+                                       name="y_val", x_name="X_val"))
+        if callbacks is not None and (isinstance(callbacks, (Callback, str))
+                                      or not hasattr(callbacks, "__iter__")):
+            got = (f"a single {type(callbacks).__name__} (wrap it in a list)"
+                   if isinstance(callbacks, Callback) else repr(callbacks))
+            raise TypeError(f"callbacks must be a list of Callback objects, got {got}")
         callbacks = [] if callbacks is None else list(callbacks)
         for i, cb in enumerate(callbacks):
             if not isinstance(cb, Callback):
@@ -263,14 +277,26 @@ class Sequential:
                 cb.on_epoch_begin(epoch, {})
             snapshot = self.get_weights()
             loss_sum, correct, seen, failed = net.train_epoch(
-                X, labels, shuffle, schedule.base_rate(optimizer.lr, epoch), tau)
+                X, labels, shuffle, schedule.base_rate(optimizer.lr, optimizer.epoch), tau)
             optimizer.t = net.steps
+            optimizer.epoch += 1
             if failed >= 0:
                 self.set_weights(snapshot)
                 raise TrainingDivergedError(
                     f"the loss became NaN or inf at epoch {epoch} (0-based), step {failed} of "
                     f"{steps_per_epoch}; the weights from the end of the last finite epoch "
                     f"were restored. Try a smaller learning rate (lr={optimizer.lr}).")
+            # An update can overflow the weights while every loss stayed finite
+            # (the epoch's last step, or saturated sigmoids): checking once per
+            # epoch keeps every snapshot finite.
+            if not all(np.isfinite(p).all() for layer in self.dense_layers
+                       for p in (layer.W, layer.b) if p is not None):
+                self.set_weights(snapshot)
+                raise TrainingDivergedError(
+                    f"the weights became NaN or inf during epoch {epoch} (0-based), by step "
+                    f"{steps_per_epoch - 1} of {steps_per_epoch}, although every loss was "
+                    f"finite; the weights from the end of the last finite epoch were "
+                    f"restored. Try a smaller learning rate (lr={optimizer.lr}).")
             logs = {"loss": loss_sum / seen, "accuracy": correct / seen}
             if val is not None:
                 val_logs = self._evaluate_arrays(*val)

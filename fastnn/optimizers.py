@@ -14,8 +14,9 @@ An optimizer turns the batch-mean gradient g of each parameter into an update.
     m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
     W <- W - lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps).
 
-Schedules give the learning rate of update t (counted from 0 over the whole
-``fit``) in epoch e:
+Schedules give the learning rate of update t in epoch e, both counted from 0
+over the optimizer's life (a second ``fit`` with the same optimizer continues
+the schedule, like its momentum or Adam state):
 
 ``"constant"`` / None
     eta_t = eta_0.
@@ -138,7 +139,8 @@ class Optimizer:
         self.lr = _check_real("lr", lr, low=0, low_open=True, high=None)
         self.weight_decay = _check_real("weight_decay", weight_decay, low=0, high=None)
         self.schedule = get_schedule(schedule)
-        self.t = 0            # updates made by step() (the graph path)
+        self.t = 0            # updates made so far (fit or step)
+        self.epoch = 0        # epochs completed by fit (StepDecay counts these)
         self._state = {}
 
     def config(self):

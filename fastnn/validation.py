@@ -9,12 +9,15 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_positive_int", "check_bool", "check_X", "check_labels", "check_dtype"]
+__all__ = ["check_positive_int", "check_bool", "check_X", "check_labels", "check_dtype",
+           "check_param"]
 
 DTYPES = ("float32", "float64")
 
 
 def _show(value, limit=60):
+    if isinstance(value, np.generic):
+        value = value.item()
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
 
@@ -48,6 +51,9 @@ def check_dtype(dtype):
 
 def check_X(X, n_features, dtype, name="X"):
     """Convert ``X`` to a C-contiguous 2-D array of ``dtype`` (at most one copy).
+
+    An ndarray that is already C-contiguous and of ``dtype`` is returned as is
+    (no copy of the data set; read-only and memory-mapped arrays included).
 
     Raises
     ------
@@ -85,16 +91,21 @@ def check_X(X, n_features, dtype, name="X"):
         finite = None
     if finite is not None and not finite.all():
         row, col = np.argwhere(~finite)[0]
-        raise ValueError(f"{name} contains NaN or inf: {name}[{row}, {col}] = "
-                         f"{raw[row, col]!r}")
+        value = raw[row, col].item()
+        if np.isfinite(value):
+            raise ValueError(f"{name} contains a value too large for {np.dtype(dtype).name} "
+                             f"(it would become inf): {name}[{row}, {col}] = {value!r}")
+        raise ValueError(f"{name} contains NaN or inf: {name}[{row}, {col}] = {value!r}")
     return out
 
 
-def check_labels(y, n_samples, n_outputs, name="y"):
+def check_labels(y, n_samples, n_outputs, name="y", x_name="X"):
     """Convert ``y`` to int64 class labels of shape (n_samples,).
 
     ``y`` holds integer labels (n,) in [0, n_classes), n_classes = n_outputs
     (2 for a single output unit, labels 0/1), or one-hot rows (n, n_outputs).
+    Whole-number floats (3.0) are accepted. ``x_name`` names the inputs whose
+    length ``n_samples`` is in the error messages.
     """
     try:
         raw = np.asarray(y)
@@ -102,7 +113,8 @@ def check_labels(y, n_samples, n_outputs, name="y"):
         raise TypeError(f"{name} must be an array of integer labels; converting it "
                         f"failed: {exc}") from None
     if raw.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold integer class labels, got dtype {raw.dtype}")
+        raise TypeError(f"{name} must hold integer class labels, got dtype {raw.dtype} "
+                        f"(e.g. {_show(raw.flat[0]) if raw.size else 'empty'})")
     n_classes = 2 if n_outputs == 1 else n_outputs
     if raw.ndim == 2 and raw.shape[1] == 1 and n_outputs == 1:
         raw = raw[:, 0]
@@ -120,17 +132,46 @@ def check_labels(y, n_samples, n_outputs, name="y"):
         raise ValueError(f"{name} must be 1-D labels (n,) or one-hot rows (n, {n_outputs}), "
                          f"got shape {raw.shape}")
     if raw.shape[0] != n_samples:
-        raise ValueError(f"X and {name} have different lengths: {n_samples} and {raw.shape[0]}")
+        raise ValueError(f"{x_name} and {name} have different lengths: {n_samples} and "
+                         f"{raw.shape[0]}")
     if raw.dtype.kind == "f":
         bad = ~np.isfinite(raw) | (raw != np.round(raw))
         if bad.any():
             i = int(np.argmax(bad))
             raise ValueError(f"{name} must hold integer class labels, got {name}[{i}] = "
-                             f"{raw[i]!r}")
+                             f"{raw[i].item()!r}")
     bad = (raw < 0) | (raw >= n_classes)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"{name}[{i}] = {raw[i]!r} is out of range: labels must be in "
+        raise ValueError(f"{name}[{i}] = {raw[i].item()!r} is out of range: labels must be in "
                          f"[0, {n_classes - 1}] for a network with {n_outputs} output"
                          f"{'s' if n_outputs != 1 else ''}")
     return np.ascontiguousarray(raw, dtype=np.int64)
+
+
+def check_param(name, value, shape, dtype):
+    """Check a parameter array given by the user (a weight matrix or bias).
+
+    Returns ``value`` converted to ``dtype``, shape ``shape``; raises TypeError
+    if it does not hold real numbers and ValueError if its shape differs or it
+    holds NaN or inf (also after conversion to ``dtype``). The caller copies it
+    into the parameter in place.
+    """
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of real numbers; converting it "
+                        f"failed: {exc}") from None
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {raw.dtype} "
+                        f"(e.g. {_show(raw.flat[0]) if raw.size else 'empty'})")
+    if raw.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {raw.shape}")
+    with np.errstate(over="ignore"):
+        out = raw.astype(dtype, copy=False)
+    finite = np.isfinite(out)
+    if not finite.all():
+        index = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(f"{name} contains NaN or inf (in {np.dtype(dtype).name}): "
+                         f"{name}[{', '.join(map(str, index))}] = {raw[index].item()!r}")
+    return out

@@ -1,0 +1,465 @@
+"""Custom models on the computation graph: the ``Model`` base class and its
+training helpers.
+
+A ``Sequential`` is a chain; anything else (a skip connection, two input
+branches, a layer used twice, a loss on a hidden layer) is a ``Model``
+subclass whose ``forward`` calls layers and graph ops on Tensors::
+
+    class ResidualMLP(fastnn.Model):
+        def __init__(self, seed=None):
+            super().__init__(seed=seed)
+            self.inp = Dense(784, 100, "relu")
+            self.block = Dense(100, 100, "relu")
+            self.out = Dense(100, 10)
+
+        def forward(self, x):
+            h = self.inp(x)
+            h = h + self.block(h)            # y = h + f(W h + b)
+            return self.out(h)               # logits for cross_entropy
+
+    model = ResidualMLP(seed=0)
+    model.fit(X, y, loss="cross_entropy", epochs=2, optimizer=SGD(lr=0.1))
+
+Training runs the graph one mini-batch at a time: forward (recording the
+graph), ``grad(loss, params)``, then ``optimizer.step`` updates the parameter
+arrays in place with the same compiled kernels as the fast path. Weight decay
+applies to weight matrices only: parameters with two or more dimensions.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from . import functions as F
+from ._kernels import Rng
+from .callbacks import Callback, History, ProgressLogger
+from .graph import Tensor, grad, no_grad
+from .layers import Dense, Dropout
+from .model import TrainingDivergedError
+from .optimizers import SGD, Optimizer
+from .validation import check_bool, check_dtype, check_positive_int
+
+__all__ = ["Model", "train_step", "LOSS_FUNCTIONS"]
+
+#: name -> (loss(output, labels), threshold for one-unit accuracy). The model's
+#: output is the logits for the two cross-entropies, the activated output for mse.
+LOSS_FUNCTIONS = {
+    "cross_entropy": (F.cross_entropy, 0.0),
+    "binary_cross_entropy": (F.binary_cross_entropy, 0.0),
+    "mse": (F.mse, 0.5),
+}
+
+
+def _is_weight(param):
+    return param.data.ndim >= 2
+
+
+def train_step(loss, params, optimizer, epoch=0, steps_per_epoch=1):
+    """One update: ``grad(loss, params)`` then ``optimizer.step`` on the arrays.
+
+    Parameters
+    ----------
+    loss : Tensor
+        One-element tensor computed from ``params`` (its graph is freed).
+    params : list of Tensor
+        Leaves with ``requires_grad`` whose C-contiguous arrays are updated in
+        place (weight decay only where ``ndim >= 2``).
+    optimizer : Optimizer
+        ``SGD``, ``Adagrad`` or ``Adam``; its schedule sees ``epoch`` and
+        ``steps_per_epoch``.
+
+    Returns
+    -------
+    float
+        The loss value before the update.
+    """
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be an Optimizer (SGD, Adagrad, Adam), got "
+                        f"{optimizer!r}")
+    params = list(params)
+    for i, p in enumerate(params):
+        if not isinstance(p, Tensor) or not p.data.flags.c_contiguous \
+                or not p.data.flags.writeable:
+            raise ValueError(f"params[{i}] must be a Tensor over a writable C-contiguous array "
+                             f"(updated in place), got {p!r}")
+    value = float(loss.data)
+    grads = grad(loss, params)
+    optimizer.step([(p.data, g, _is_weight(p)) for p, g in zip(params, grads)],
+                   epoch, steps_per_epoch)
+    return value
+
+
+def _as_inputs(X, dtype, name):
+    """X (one array, or a tuple/list of arrays for several inputs) as a tuple of
+    C-contiguous finite arrays of ``dtype`` with the same number of rows."""
+    arrays = X if isinstance(X, (tuple, list)) else (X,)
+    out = []
+    for i, a in enumerate(arrays):
+        label = name if len(arrays) == 1 else f"{name}[{i}]"
+        if isinstance(a, Tensor):
+            a = a.data
+        raw = np.asarray(a)
+        if raw.dtype.kind not in "biuf":
+            raise TypeError(f"{label} must hold real numbers, got dtype {raw.dtype}")
+        if raw.ndim == 0 or raw.shape[0] == 0:
+            raise ValueError(f"{label} must have at least one row, got shape {raw.shape}")
+        arr = np.ascontiguousarray(raw, dtype=dtype)
+        if not np.isfinite(arr).all():
+            idx = tuple(int(j) for j in np.argwhere(~np.isfinite(arr))[0])
+            raise ValueError(f"{label} contains NaN or inf at index {idx}")
+        out.append(arr)
+    rows = {a.shape[0] for a in out}
+    if len(rows) != 1:
+        raise ValueError(f"the inputs of {name} have different numbers of rows: "
+                         f"{[a.shape[0] for a in out]}")
+    return tuple(out)
+
+
+def _as_targets(y, n, named_loss, name):
+    y = y.data if isinstance(y, Tensor) else y
+    y = np.asarray(y)
+    if y.ndim == 0 or y.shape[0] != n:
+        raise ValueError(f"X and {name} have different lengths: {n} and "
+                         f"{y.shape[0] if y.ndim else 'a scalar'}")
+    if named_loss:
+        if y.dtype.kind not in "iu" or y.ndim != 1:
+            raise ValueError(f"{name} must be integer class labels of shape ({n},), got dtype "
+                             f"{y.dtype} and shape {y.shape}")
+        return np.ascontiguousarray(y, dtype=np.int64)
+    return y
+
+
+def _loss(loss):
+    if callable(loss):
+        return loss, 0.5, False
+    if isinstance(loss, str) and loss in LOSS_FUNCTIONS:
+        fn, threshold = LOSS_FUNCTIONS[loss]
+        return fn, threshold, True
+    raise ValueError(f"loss must be one of {sorted(LOSS_FUNCTIONS)} or a callable "
+                     f"loss(output, y) -> scalar Tensor, got {loss!r}")
+
+
+def _correct(output, labels, threshold):
+    """Rows whose prediction equals the label (argmax, or > threshold for one
+    unit); None when the output is not a (n, K) array of scores."""
+    out = output.data if isinstance(output, Tensor) else None
+    if out is None or out.ndim != 2 or labels.ndim != 1 or labels.dtype.kind not in "iu":
+        return None
+    pred = (out[:, 0] > threshold) if out.shape[1] == 1 else out.argmax(axis=1)
+    return int(np.count_nonzero(pred == labels))
+
+
+class Model:
+    """Base class for models written with graph operations.
+
+    Subclasses call ``super().__init__(seed=..., dtype=...)`` first, assign
+    their layers (``Dense``, ``Dropout``, other ``Model`` s, lists/tuples/dicts
+    of them) and any extra parameters (``Tensor(..., requires_grad=True)``)
+    as attributes, and define ``forward(*inputs)``; ``model(x)`` calls it.
+
+    Parameters
+    ----------
+    seed : int or None
+        Seeds everything random: each ``Dense`` assigned to the model is
+        re-initialised from it (in assignment order, with the layer's own
+        ``init`` recipe, in ``dtype``), as ``Sequential`` does; Dropout layers
+        without an ``rng`` share one mask stream drawn from it; ``fit``
+        shuffles from it. None draws OS entropy (``model.seed`` tells what).
+    dtype : "float32" or "float64"
+
+    Attributes
+    ----------
+    training : bool
+        Mode of the Dropout layers: ``train()`` (the default) draws masks,
+        ``eval()`` applies the test-time map.
+    rng : fastnn.ops.Rng
+        The Dropout layers' mask stream.
+    stop_training : bool
+        Set by a callback to end ``fit`` after the current epoch.
+    """
+
+    def __init__(self, seed=None, dtype="float32"):
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                                 or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        seq = np.random.SeedSequence(seed)
+        init_seq, mask_seq, fit_seq = seq.spawn(3)
+        state = self.__dict__
+        state["seed"] = seq.entropy
+        state["dtype"] = check_dtype(dtype)
+        state["training"] = True
+        state["stop_training"] = False
+        state["history"] = None
+        state["rng"] = Rng(int(mask_seq.generate_state(1, np.uint64)[0]))
+        state["_init_rng"] = np.random.default_rng(init_seq)
+        state["_fit_seq"] = fit_seq
+        state["_adopted"] = set()
+
+    # ------------------------------------------------------------ structure ---
+    def __setattr__(self, name, value):
+        if "_adopted" not in self.__dict__:
+            raise AttributeError(f"cannot assign {name!r} before Model.__init__ ran: call "
+                                 f"super().__init__() first in {type(self).__name__}.__init__")
+        self._adopt(value)
+        object.__setattr__(self, name, value)
+
+    def _adopt(self, value):
+        """Initialise a newly assigned Dense from the model's seed and dtype and
+        give a Dropout the model's mask stream and mode."""
+        if isinstance(value, Dense):
+            if id(value) not in self._adopted:
+                self._adopted.add(id(value))
+                value.initialize(self._init_rng, self.dtype)
+        elif isinstance(value, Dropout):
+            if value.rng is None:
+                value.rng = self.rng
+            value.training = self.training
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                self._adopt(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                self._adopt(item)
+
+    def _walk(self):
+        """Every layer, sub-model and parameter Tensor reachable through the
+        attributes (and lists/tuples/dicts of them), once each, in order."""
+        found, seen = [], {id(self)}
+        stack = list(reversed(list(self.__dict__.values())))
+        while stack:
+            value = stack.pop()
+            if isinstance(value, (list, tuple)):
+                stack.extend(reversed(value))
+                continue
+            if isinstance(value, dict):
+                stack.extend(reversed(list(value.values())))
+                continue
+            if not isinstance(value, (Dense, Dropout, Model, Tensor)) or id(value) in seen:
+                continue
+            seen.add(id(value))
+            found.append(value)
+            if isinstance(value, Model):
+                stack.extend(reversed(list(value.__dict__.values())))
+        return found
+
+    def parameters(self):
+        """The trainable leaves: every Dense's ``W_param``/``b_param`` and every
+        leaf Tensor attribute with ``requires_grad``, each once (a layer used
+        twice is one set of parameters), in attribute order."""
+        params, seen = [], set()
+        for item in self._walk():
+            if isinstance(item, Dense):
+                candidates = item.parameters()
+            elif isinstance(item, Tensor) and item.requires_grad and item.is_leaf:
+                candidates = [item]
+            else:
+                continue
+            for p in candidates:
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    params.append(p)
+        return params
+
+    def layers(self):
+        """The Dense and Dropout layers reachable from the attributes, each once."""
+        return [item for item in self._walk() if isinstance(item, (Dense, Dropout))]
+
+    def train(self, mode=True):
+        """Set training mode (Dropout draws masks) or, with False, eval mode; returns self."""
+        mode = check_bool("mode", mode)
+        for item in [self] + self._walk():
+            if isinstance(item, Model):
+                item.__dict__["training"] = mode
+            elif isinstance(item, Dropout):
+                item.training = mode
+        return self
+
+    def eval(self):
+        """Evaluation mode: Dropout applies its test-time map; returns self."""
+        return self.train(False)
+
+    def forward(self, *inputs):
+        """The model's computation on input Tensors; returns its output Tensor."""
+        raise NotImplementedError(f"{type(self).__name__} must define forward(self, *inputs)")
+
+    def __call__(self, *inputs, **kwargs):
+        return self.forward(*inputs, **kwargs)
+
+    def get_weights(self):
+        """Copies of the parameter arrays, in ``parameters()`` order."""
+        return [p.data.copy() for p in self.parameters()]
+
+    def set_weights(self, weights):
+        """Copy arrays (as from ``get_weights``) into the parameters, in place."""
+        params = self.parameters()
+        weights = list(weights)
+        if len(weights) != len(params):
+            raise ValueError(f"weights must hold {len(params)} arrays, got {len(weights)}")
+        for i, (p, w) in enumerate(zip(params, weights)):
+            w = np.asarray(w)
+            if w.shape != p.data.shape:
+                raise ValueError(f"weights[{i}] must have shape {p.data.shape}, got {w.shape}")
+        for p, w in zip(params, weights):
+            p.data[...] = w
+
+    # ------------------------------------------------------------- training ---
+    def fit(self, X, y, loss="cross_entropy", epochs=1, batch_size=32, optimizer=None,
+            shuffle=True, validation_data=None, verbose=0, callbacks=None):
+        """Mini-batch training of the model through the graph.
+
+        Parameters
+        ----------
+        X : array (n, ...) or tuple of arrays
+            Several arrays (same n) are passed to ``forward`` as several inputs.
+        y : array (n,) of int labels (named losses) or anything a custom loss takes
+        loss : "cross_entropy", "binary_cross_entropy", "mse" or callable
+            ``loss(output, y_batch) -> scalar Tensor``. The cross-entropies
+            take the model's output as logits (``fastnn.cross_entropy``).
+        epochs, batch_size : int > 0
+        optimizer : Optimizer, default ``SGD(lr=0.1)``
+        shuffle : bool
+            A new order every epoch, drawn from the model's seed.
+        validation_data : (X_val, y_val) or None
+        verbose : 0, 1 or 2
+        callbacks : list of Callback (``EarlyStopping`` works as with Sequential)
+
+        Returns
+        -------
+        History
+            Per epoch: "loss" (mean batch loss over the examples, dropout on),
+            "accuracy" (when the output is (n, K) scores and y labels), and
+            "val_loss"/"val_accuracy" with validation data.
+
+        Raises
+        ------
+        TrainingDivergedError
+            When a batch loss is NaN or inf; the weights from the start of the
+            epoch are put back.
+        """
+        inputs = _as_inputs(X, self.dtype, "X")
+        fn, threshold, named = _loss(loss)
+        n = inputs[0].shape[0]
+        targets = _as_targets(y, n, named, "y")
+        epochs = check_positive_int("epochs", epochs)
+        batch_size = check_positive_int("batch_size", batch_size)
+        shuffle = check_bool("shuffle", shuffle)
+        if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        optimizer = SGD(lr=0.1) if optimizer is None else optimizer
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be an Optimizer (SGD, Adagrad, Adam), got "
+                            f"{optimizer!r}")
+        if validation_data is not None and (not isinstance(validation_data, (tuple, list))
+                                            or len(validation_data) != 2):
+            raise ValueError("validation_data must be a pair (X_val, y_val), got "
+                             f"{type(validation_data).__name__}")
+        callbacks = [] if callbacks is None else list(callbacks)
+        for i, cb in enumerate(callbacks):
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks[{i}] must be a Callback, got {cb!r}")
+        params = self.parameters()
+        if not params:
+            raise ValueError(f"{type(self).__name__} has no parameters: assign its layers "
+                             f"or Tensors as attributes")
+        weights = [_is_weight(p) for p in params]
+        for i, p in enumerate(params):
+            if p.data.dtype != self.dtype or not p.data.flags.c_contiguous:
+                raise ValueError(f"parameter {i} (shape {p.data.shape}) must be a C-contiguous "
+                                 f"{self.dtype} array, got {p.data.dtype}")
+
+        order_rng = np.random.default_rng(self._fit_seq.spawn(1)[0])
+        steps = -(-n // batch_size)
+        history = History()
+        every = [history] + callbacks + ([ProgressLogger(epochs, verbose)] if verbose else [])
+        for cb in every:
+            cb.set_model(self)
+        self.history = history
+        self.stop_training = False
+        self.train()
+        for cb in every:
+            cb.on_train_begin({})
+        for epoch in range(epochs):
+            for cb in every:
+                cb.on_epoch_begin(epoch, {})
+            snapshot = self.get_weights()
+            order = order_rng.permutation(n) if shuffle else None
+            loss_sum, correct, counted = 0.0, 0, True
+            for step, start in enumerate(range(0, n, batch_size)):
+                rows = order[start:start + batch_size] if shuffle \
+                    else slice(start, start + batch_size)
+                batch = [Tensor(a[rows]) for a in inputs]
+                yb = targets[rows]
+                output = self.forward(*batch)
+                batch_loss = fn(output, yb)
+                value = float(batch_loss.data)
+                if not math.isfinite(value):
+                    self.set_weights(snapshot)
+                    raise TrainingDivergedError(
+                        f"the loss became {value} at epoch {epoch} (0-based), step {step} of "
+                        f"{steps}; the weights from the start of the epoch were restored. "
+                        f"Try a smaller learning rate (lr={optimizer.lr}).")
+                count = batch[0].shape[0]
+                loss_sum += value * count
+                hits = _correct(output, yb, threshold) if counted else None
+                counted = hits is not None
+                correct += hits or 0
+                grads = grad(batch_loss, params)
+                optimizer.step(list(zip((p.data for p in params), grads, weights)),
+                               epoch, steps)
+            logs = {"loss": loss_sum / n}
+            if counted:
+                logs["accuracy"] = correct / n
+            if validation_data is not None:
+                val = self.evaluate(validation_data[0], validation_data[1], loss=loss)
+                logs.update({"val_" + k: v for k, v in val.items()})
+            for cb in every:
+                cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        for cb in every:
+            cb.on_train_end({})
+        return history
+
+    # ------------------------------------------------------------ inference ---
+    def _batched_forward(self, inputs, batch_size):
+        was_training = self.training
+        self.eval()
+        try:
+            with no_grad():
+                n = inputs[0].shape[0]
+                for start in range(0, n, batch_size):
+                    yield start, self.forward(*(Tensor(a[start:start + batch_size])
+                                                for a in inputs))
+        finally:
+            self.train(was_training)
+
+    def predict(self, X, batch_size=256):
+        """The model's outputs for X in eval mode without a graph: an array
+        (n, ...) (the logits for a model trained with a cross-entropy)."""
+        inputs = _as_inputs(X, self.dtype, "X")
+        batch_size = check_positive_int("batch_size", batch_size)
+        return np.concatenate([out.data for _, out in self._batched_forward(inputs, batch_size)])
+
+    def evaluate(self, X, y, loss="cross_entropy", batch_size=256):
+        """Mean loss (and accuracy) over (X, y) in eval mode:
+        ``{"loss": float, "accuracy": float}``."""
+        inputs = _as_inputs(X, self.dtype, "X")
+        fn, threshold, named = _loss(loss)
+        n = inputs[0].shape[0]
+        targets = _as_targets(y, n, named, "y")
+        batch_size = check_positive_int("batch_size", batch_size)
+        loss_sum, correct, counted = 0.0, 0, True
+        for start, out in self._batched_forward(inputs, batch_size):
+            yb = targets[start:start + batch_size]
+            loss_sum += float(fn(out, yb).data) * yb.shape[0]
+            hits = _correct(out, yb, threshold) if counted else None
+            counted = hits is not None
+            correct += hits or 0
+        logs = {"loss": loss_sum / n}
+        if counted:
+            logs["accuracy"] = correct / n
+        return logs
+
+    def __repr__(self):
+        return f"{type(self).__name__}(params={len(self.parameters())}, dtype={self.dtype.name})"
