@@ -33,6 +33,7 @@ from kernels cimport (
     sigmoid_binary_cross_entropy, squared_error, count_correct, dropout_mask,
     multiply, sgd_update, adagrad_update, adam_update)
 from rng cimport RngState, rng_seed, rng_shuffle
+from threads cimport ThreadPolicy, set_threads_fn, use_threads_for, restore_threads
 
 # Dense layers per network: plans live in a fixed array of the extension type.
 MAX_LAYERS = 64
@@ -93,7 +94,8 @@ cdef struct EpochResult:
 
 
 cdef void _forward(const floating* X, Py_ssize_t rows, LayerPlan* plans, int n_layers,
-                   RngState* rng, bint training, bint fused_output) noexcept nogil:
+                   RngState* rng, bint training, bint fused_output,
+                   ThreadPolicy* tp) noexcept nogil:
     """Forward pass of a batch X (rows x n_features); leaves y in each plan.out.
     With fused_output the last activation is left to the loss kernel."""
     cdef int l
@@ -115,6 +117,7 @@ cdef void _forward(const floating* X, Py_ssize_t rows, LayerPlan* plans, int n_l
                     (<floating*>p.x_masked)[i] = x[i] * factor
                 x = <floating*>p.x_masked
         p.x_in = <void*>x
+        use_threads_for(tp, <double>rows * p.n_out * p.n_in)
         gemm(False, True, <int>rows, <int>p.n_out, <int>p.n_in, <floating>1, x, <int>p.n_in,
              <floating*>p.W, <int>p.n_in, <floating>0, <floating*>p.out, <int>p.n_out)
         if p.has_bias:
@@ -143,7 +146,7 @@ cdef double _output_delta(const floating* dummy, const int64_t* labels, Py_ssize
 
 
 cdef void _backward(floating* ones, Py_ssize_t rows, LayerPlan* plans, int n_layers,
-                    StepConfig* cfg) noexcept nogil:
+                    StepConfig* cfg, ThreadPolicy* tp) noexcept nogil:
     """Back-propagate from plans[L-1].delta and update (or store gradients)."""
     cdef int l
     cdef LayerPlan* p
@@ -153,6 +156,7 @@ cdef void _backward(floating* ones, Py_ssize_t rows, LayerPlan* plans, int n_lay
     cdef Py_ssize_t n_w
     cdef bint folded = cfg.update and cfg.optimizer == _OPT_SGD and cfg.momentum == 0
     cdef floating bc1 = 1, bc2 = 1
+    cdef double work
     if cfg.update:
         cfg.t += 1
         if cfg.optimizer == _OPT_ADAM:
@@ -160,6 +164,8 @@ cdef void _backward(floating* ones, Py_ssize_t rows, LayerPlan* plans, int n_lay
             bc2 = <floating>(1 - cfg.beta2 ** cfg.t)
     for l in range(n_layers - 1, -1, -1):
         p = &plans[l]
+        work = <double>rows * p.n_out * p.n_in
+        use_threads_for(tp, work)
         if l > 0:
             prev = &plans[l - 1]
             gemm(False, False, <int>rows, <int>p.n_in, <int>p.n_out, <floating>1,
@@ -215,7 +221,7 @@ cdef EpochResult _train_epoch(const floating* X, const int64_t* labels, Py_ssize
                               floating* x_batch, int64_t* y_batch, int64_t* order,
                               floating* ones, bint shuffle, LayerPlan* plans,
                               int n_layers, RngState* rng, StepConfig* cfg,
-                              double lr0, double tau) noexcept nogil:
+                              double lr0, double tau, ThreadPolicy* tp) noexcept nogil:
     """One pass over the n examples in mini-batches; stops at a non-finite loss."""
     cdef EpochResult res
     cdef Py_ssize_t start, rows, i, step = 0
@@ -244,7 +250,7 @@ cdef EpochResult _train_epoch(const floating* X, const int64_t* labels, Py_ssize
             # In order: the batch is a contiguous block of X, no copy needed.
             xb = X + start * n_features
             yb = labels + start
-        _forward(xb, rows, plans, n_layers, rng, True, fused)
+        _forward(xb, rows, plans, n_layers, rng, True, fused, tp)
         batch_loss = _output_delta(xb, yb, rows, last, cfg.loss)
         if not isfinite(batch_loss):
             res.failed_step = step
@@ -254,7 +260,7 @@ cdef EpochResult _train_epoch(const floating* X, const int64_t* labels, Py_ssize
         res.seen += rows
         # The lecture's eta_t = eta_0 / (1 + t / tau); tau = 0 means constant.
         cfg.lr = lr0 / (1 + cfg.t / tau) if tau > 0 else lr0
-        _backward(ones, rows, plans, n_layers, cfg)
+        _backward(ones, rows, plans, n_layers, cfg, tp)
         start += rows
         step += 1
     return res
@@ -262,7 +268,8 @@ cdef EpochResult _train_epoch(const floating* X, const int64_t* labels, Py_ssize
 
 cdef EpochResult _evaluate(const floating* X, const int64_t* labels, Py_ssize_t n,
                            Py_ssize_t n_features, Py_ssize_t batch_size,
-                           LayerPlan* plans, int n_layers, int loss) noexcept nogil:
+                           LayerPlan* plans, int n_layers, int loss,
+                           ThreadPolicy* tp) noexcept nogil:
     """Loss sum and correct count over X without training (dropout off)."""
     cdef EpochResult res
     cdef Py_ssize_t start = 0, rows
@@ -274,7 +281,7 @@ cdef EpochResult _evaluate(const floating* X, const int64_t* labels, Py_ssize_t 
     while start < n:
         rows = batch_size if start + batch_size <= n else n - start
         _forward(X + start * n_features, rows, plans, n_layers, NULL, False,
-                 loss != LOSS_MSE)
+                 loss != LOSS_MSE, tp)
         res.loss_sum += _output_delta(X, labels + start, rows, last, loss)
         res.correct += count_correct(<floating*>last.out, labels + start, rows, last.n_out)
         res.seen += rows
@@ -283,13 +290,14 @@ cdef EpochResult _evaluate(const floating* X, const int64_t* labels, Py_ssize_t 
 
 
 cdef void _predict(const floating* X, floating* out, Py_ssize_t n, Py_ssize_t n_features,
-                   Py_ssize_t batch_size, LayerPlan* plans, int n_layers) noexcept nogil:
+                   Py_ssize_t batch_size, LayerPlan* plans, int n_layers,
+                   ThreadPolicy* tp) noexcept nogil:
     """out (n x n_outputs) = the network's output for X, in chunks."""
     cdef Py_ssize_t start = 0, rows
     cdef LayerPlan* last = &plans[n_layers - 1]
     while start < n:
         rows = batch_size if start + batch_size <= n else n - start
-        _forward(X + start * n_features, rows, plans, n_layers, NULL, False, False)
+        _forward(X + start * n_features, rows, plans, n_layers, NULL, False, False, tp)
         memcpy(out + start * last.n_out, last.out, rows * last.n_out * sizeof(floating))
         start += rows
 
@@ -318,6 +326,10 @@ cdef class CompiledNet:
         None for evaluation and prediction only (no gradient buffers).
     seed : int
         Seed of the PRNG that draws shuffles and dropout masks.
+    threads : (int, int, float)
+        ``fastnn.blas_threads.policy()``: address of the BLAS's thread-local
+        setter (0: none), thread count of large GEMMs, m*n*k threshold below
+        which GEMMs run on one thread.
 
     The caller (fastnn.model) has validated everything; nothing is checked here.
     """
@@ -326,6 +338,7 @@ cdef class CompiledNet:
     cdef int n_layers
     cdef StepConfig cfg
     cdef RngState rng
+    cdef ThreadPolicy tp
     cdef readonly object dtype
     cdef readonly Py_ssize_t batch_size
     cdef list _keep            # every array a pointer points into
@@ -333,7 +346,7 @@ cdef class CompiledNet:
     cdef readonly list grad_W, grad_b
 
     def __cinit__(self, list layers, dtype, Py_ssize_t batch_size, int loss,
-                  dict optimizer=None, uint64_t seed=0):
+                  dict optimizer=None, uint64_t seed=0, tuple threads=(0, 1, 0.0)):
         cdef int l
         cdef LayerPlan* p
         if not 0 < len(layers) <= _MAX_LAYERS:
@@ -357,6 +370,12 @@ cdef class CompiledNet:
         self.cfg.t = opt.get("t", 0)
         self.cfg.update = optimizer is not None
         rng_seed(&self.rng, seed)
+        address, max_threads, min_work = threads
+        self.tp.set_local = <set_threads_fn><Py_ssize_t>address if address else NULL
+        self.tp.max_threads = max_threads
+        self.tp.min_work = min_work
+        self.tp.current = 0
+        self.tp.prior = 0
         for l, spec in enumerate(layers):
             p = &self.plans[l]
             W = spec["W"]
@@ -432,7 +451,9 @@ cdef class CompiledNet:
             with nogil:
                 res = _train_epoch(&X32[0, 0], &y[0], n, X32.shape[1], self.batch_size,
                                    &xb32[0, 0], &yb[0], &order[0], &ones32[0], shuffle,
-                                   self.plans, self.n_layers, &self.rng, &self.cfg, lr0, tau)
+                                   self.plans, self.n_layers, &self.rng, &self.cfg, lr0, tau,
+                                   &self.tp)
+                restore_threads(&self.tp)
         else:
             X64 = X
             xb64 = self.x_batch
@@ -440,7 +461,9 @@ cdef class CompiledNet:
             with nogil:
                 res = _train_epoch(&X64[0, 0], &y[0], n, X64.shape[1], self.batch_size,
                                    &xb64[0, 0], &yb[0], &order[0], &ones64[0], shuffle,
-                                   self.plans, self.n_layers, &self.rng, &self.cfg, lr0, tau)
+                                   self.plans, self.n_layers, &self.rng, &self.cfg, lr0, tau,
+                                   &self.tp)
+                restore_threads(&self.tp)
         return res.loss_sum, res.correct, res.seen, res.failed_step
 
     def evaluate(self, X, labels, int loss):
@@ -454,12 +477,14 @@ cdef class CompiledNet:
             X32 = X
             with nogil:
                 res = _evaluate(&X32[0, 0], &y[0], n, X32.shape[1], self.batch_size,
-                                self.plans, self.n_layers, loss)
+                                self.plans, self.n_layers, loss, &self.tp)
+                restore_threads(&self.tp)
         else:
             X64 = X
             with nogil:
                 res = _evaluate(&X64[0, 0], &y[0], n, X64.shape[1], self.batch_size,
-                                self.plans, self.n_layers, loss)
+                                self.plans, self.n_layers, loss, &self.tp)
+                restore_threads(&self.tp)
         return res.loss_sum, res.correct
 
     def predict(self, X):
@@ -475,13 +500,15 @@ cdef class CompiledNet:
             out32 = out
             with nogil:
                 _predict(&X32[0, 0], &out32[0, 0], n, X32.shape[1], self.batch_size,
-                         self.plans, self.n_layers)
+                         self.plans, self.n_layers, &self.tp)
+                restore_threads(&self.tp)
         else:
             X64 = X
             out64 = out
             with nogil:
                 _predict(&X64[0, 0], &out64[0, 0], n, X64.shape[1], self.batch_size,
-                         self.plans, self.n_layers)
+                         self.plans, self.n_layers, &self.tp)
+                restore_threads(&self.tp)
         return out
 
     def gradients(self, X, labels):
@@ -503,18 +530,22 @@ cdef class CompiledNet:
                 X32 = X
                 ones32 = self.ones
                 with nogil:
-                    _forward(&X32[0, 0], rows, self.plans, self.n_layers, &self.rng, True, fused)
+                    _forward(&X32[0, 0], rows, self.plans, self.n_layers, &self.rng, True, fused,
+                             &self.tp)
                     loss = _output_delta(&X32[0, 0], &y[0], rows,
                                          &self.plans[self.n_layers - 1], self.cfg.loss)
-                    _backward(&ones32[0], rows, self.plans, self.n_layers, &self.cfg)
+                    _backward(&ones32[0], rows, self.plans, self.n_layers, &self.cfg, &self.tp)
+                    restore_threads(&self.tp)
             else:
                 X64 = X
                 ones64 = self.ones
                 with nogil:
-                    _forward(&X64[0, 0], rows, self.plans, self.n_layers, &self.rng, True, fused)
+                    _forward(&X64[0, 0], rows, self.plans, self.n_layers, &self.rng, True, fused,
+                             &self.tp)
                     loss = _output_delta(&X64[0, 0], &y[0], rows,
                                          &self.plans[self.n_layers - 1], self.cfg.loss)
-                    _backward(&ones64[0], rows, self.plans, self.n_layers, &self.cfg)
+                    _backward(&ones64[0], rows, self.plans, self.n_layers, &self.cfg, &self.tp)
+                    restore_threads(&self.tp)
         finally:
             self.cfg.update = saved
         return loss

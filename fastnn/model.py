@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from . import blas_threads
 from ._train import CompiledNet, MAX_LAYERS
 from .activations import get_activation
 from .callbacks import Callback, EarlyStopping, History, ProgressLogger
@@ -181,7 +182,8 @@ class Sequential:
         arrays = tuple(a for layer in self.dense_layers for a in (layer.W, layer.b))
         if self._inference is None or any(a is not b for a, b in zip(arrays, self._inference[0])):
             self._inference = arrays, CompiledNet(self._plans(), self.dtype, INFERENCE_ROWS,
-                                                  get_loss(self.loss).code)
+                                                  get_loss(self.loss).code,
+                                                  threads=blas_threads.policy())
         return self._inference[1]
 
     # --------------------------------------------------------------- fit ---
@@ -258,7 +260,7 @@ class Sequential:
         steps_per_epoch = -(-n // batch_size)
         seed = int(self._train_seq.spawn(1)[0].generate_state(1, np.uint64)[0])
         net = CompiledNet(self._plans(optimizer), self.dtype, rows, get_loss(self.loss).code,
-                          optimizer.config(), seed)
+                          optimizer.config(), seed, blas_threads.policy())
         schedule = optimizer.schedule
         tau = schedule.tau(steps_per_epoch)
 
@@ -356,7 +358,8 @@ class Sequential:
         optimizer = SGD(lr=1.0)
         seed = int(self._train_seq.spawn(1)[0].generate_state(1, np.uint64)[0])
         net = CompiledNet(self._plans(optimizer), self.dtype, X.shape[0],
-                          get_loss(self.loss).code, optimizer.config(), seed)
+                          get_loss(self.loss).code, optimizer.config(), seed,
+                          blas_threads.policy())
         net.gradients(X, labels)
         return [(gW.copy(), None if gb is None else gb.copy())
                 for gW, gb in zip(net.grad_W, net.grad_b)]

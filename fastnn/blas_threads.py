@@ -1,0 +1,111 @@
+"""Which BLAS fastnn calls, and how many threads its GEMMs use.
+
+fastnn's compiled core calls the BLAS that SciPy ships (through
+``scipy.linalg.cython_blas``). When that BLAS is OpenBLAS >= 0.3.27, the
+training loop picks the thread count per GEMM, for the calling thread only
+(``openblas_set_num_threads_local``): GEMMs smaller than
+``min_work`` = m*n*k run on one thread, larger ones on ``max_threads``. The
+process-wide setting is left as it was. Defaults come from measurements in
+bench/ and can be changed:
+
+- ``FASTNN_NUM_THREADS``: threads for large GEMMs (default: the BLAS's own
+  setting, e.g. ``OPENBLAS_NUM_THREADS`` or the number of cores);
+- ``FASTNN_GEMM_MIN_WORK``: the m*n*k threshold (default ``DEFAULT_MIN_WORK``);
+- or ``set_policy(max_threads=..., min_work=...)`` at run time.
+"""
+
+import ctypes
+import os
+from pathlib import Path
+
+__all__ = ["blas_info", "set_policy", "policy", "DEFAULT_MIN_WORK"]
+
+#: m*n*k below which a GEMM runs single-threaded (see bench/README.md).
+DEFAULT_MIN_WORK = 4_000_000
+
+_state = {"loaded": False, "lib": None, "path": None, "set_local": None, "get": None,
+          "max_threads": None, "min_work": None}
+
+
+def _scipy_blas_path():
+    """Path of the shared BLAS library SciPy's cython_blas is linked to."""
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
+
+    maps = Path("/proc/self/maps")
+    if maps.exists():
+        for line in maps.read_text().splitlines():
+            path = line.split()[-1] if len(line.split()) >= 6 else ""
+            if "openblas" in path and "scipy" in path:
+                return path
+    import scipy
+
+    libs = Path(scipy.__file__).parent.parent / "scipy.libs"
+    found = sorted(libs.glob("libscipy_openblas*.so*")) if libs.is_dir() else []
+    return str(found[0]) if found else None
+
+
+def _load():
+    if _state["loaded"]:
+        return _state
+    _state["loaded"] = True
+    path = _scipy_blas_path()
+    if path is None:
+        return _state
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError:
+        return _state
+    _state.update(lib=lib, path=path)
+    set_local = getattr(lib, "openblas_set_num_threads_local", None)
+    getter = (getattr(lib, "scipy_openblas_get_num_threads", None)
+              or getattr(lib, "openblas_get_num_threads", None))
+    if set_local is not None and getter is not None:
+        set_local.restype, set_local.argtypes = ctypes.c_int, [ctypes.c_int]
+        getter.restype, getter.argtypes = ctypes.c_int, []
+        _state.update(set_local=set_local, get=getter)
+    env_threads = os.environ.get("FASTNN_NUM_THREADS")
+    env_work = os.environ.get("FASTNN_GEMM_MIN_WORK")
+    set_policy(max_threads=int(env_threads) if env_threads else None,
+               min_work=float(env_work) if env_work else DEFAULT_MIN_WORK)
+    return _state
+
+
+def set_policy(max_threads=None, min_work=None):
+    """Set the thread count of large GEMMs and the m*n*k threshold below which
+    GEMMs run single-threaded (``min_work=0``: never single-threaded;
+    ``float('inf')``: always). ``max_threads=None`` follows the BLAS setting."""
+    if max_threads is not None and (isinstance(max_threads, bool) or
+                                    not isinstance(max_threads, int) or max_threads < 1):
+        raise ValueError(f"max_threads must be a positive integer or None, got {max_threads!r}")
+    if min_work is not None:
+        if isinstance(min_work, bool) or not isinstance(min_work, (int, float)) or min_work < 0:
+            raise ValueError(f"min_work must be a number >= 0, got {min_work!r}")
+        _state["min_work"] = float(min_work)
+    _state["max_threads"] = max_threads
+
+
+def policy():
+    """``(address of openblas_set_num_threads_local or 0, max_threads, min_work)``
+    for the compiled loops; address 0 when thread control is unavailable."""
+    st = _load()
+    if st["set_local"] is None:
+        return 0, 1, float("inf")
+    max_threads = st["max_threads"] or max(int(st["get"]()), 1)
+    return ctypes.cast(st["set_local"], ctypes.c_void_p).value, max_threads, st["min_work"]
+
+
+def blas_info():
+    """What BLAS the compiled core uses: library path, configuration string,
+    current thread count and fastnn's per-GEMM policy."""
+    st = _load()
+    info = {"library": st["path"], "thread_control": st["set_local"] is not None}
+    lib = st["lib"]
+    config = getattr(lib, "scipy_openblas_get_config", None) if lib is not None else None
+    if config is not None:
+        config.restype = ctypes.c_char_p
+        info["config"] = config().decode()
+    if st["get"] is not None:
+        info["num_threads"] = int(st["get"]())
+    _, max_threads, min_work = policy()
+    info.update(max_threads=max_threads, min_work=min_work)
+    return info
