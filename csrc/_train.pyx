@@ -239,7 +239,11 @@ cdef EpochResult _train_epoch(const floating* X, const int64_t* labels, Py_ssize
     start = 0
     while start < n:
         rows = batch_size if start + batch_size <= n else n - start
-        if shuffle:
+        if shuffle and rows == 1:
+            # One example: read it in place, nothing to gather.
+            xb = X + order[start] * n_features
+            yb = labels + order[start]
+        elif shuffle:
             for i in range(rows):
                 memcpy(x_batch + i * n_features, X + order[start + i] * n_features,
                        n_features * sizeof(floating))

@@ -18,26 +18,7 @@ Conventions: a row-major ``m x n`` matrix ``A`` with leading dimension ``lda``
 
 from cython cimport floating
 from scipy.linalg.cython_blas cimport (
-    sgemm, dgemm, sgemv, dgemv, saxpy, daxpy, sscal, dscal, sdot, ddot)
-
-
-cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
-                      floating alpha, const floating* A, int lda,
-                      const floating* B, int ldb, floating beta,
-                      floating* C, int ldc) noexcept nogil:
-    """C = alpha * op(A) @ op(B) + beta * C, row-major; C is m x n, op(A) m x k, op(B) k x n."""
-    # Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the
-    # operands and the dimensions, keep the transpose flags.
-    cdef char ta = b'T' if trans_a else b'N'
-    cdef char tb = b'T' if trans_b else b'N'
-    if m == 0 or n == 0:
-        return
-    if floating is float:
-        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>B, &ldb, <float*>A, &lda,
-              &beta, C, &ldc)
-    else:
-        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>B, &ldb, <double*>A, &lda,
-              &beta, C, &ldc)
+    sgemm, dgemm, sgemv, dgemv, sger, dger, saxpy, daxpy, sscal, dscal, sdot, ddot)
 
 
 cdef inline void gemv(bint trans_a, int m, int n, floating alpha,
@@ -52,6 +33,64 @@ cdef inline void gemv(bint trans_a, int m, int n, floating alpha,
         sgemv(&t, &n, &m, &alpha, <float*>A, &lda, <float*>x, &incx, &beta, y, &incy)
     else:
         dgemv(&t, &n, &m, &alpha, <double*>A, &lda, <double*>x, &incx, &beta, y, &incy)
+
+
+cdef inline void ger(int m, int n, floating alpha, const floating* x, int incx,
+                     const floating* y, int incy, floating* A, int lda) noexcept nogil:
+    """A += alpha * x @ y^T, row-major A of shape m x n (x has m entries, y n)."""
+    # Row-major A is column-major A^T (n x m): A^T += alpha y x^T.
+    if m == 0 or n == 0:
+        return
+    if floating is float:
+        sger(&n, &m, &alpha, <float*>y, &incy, <float*>x, &incx, A, &lda)
+    else:
+        dger(&n, &m, &alpha, <double*>y, &incy, <double*>x, &incx, A, &lda)
+
+
+cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
+                      floating alpha, const floating* A, int lda,
+                      const floating* B, int ldb, floating beta,
+                      floating* C, int ldc) noexcept nogil:
+    """C = alpha * op(A) @ op(B) + beta * C, row-major; C is m x n, op(A) m x k, op(B) k x n."""
+    # Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the
+    # operands and the dimensions, keep the transpose flags.
+    cdef char ta = b'T' if trans_a else b'N'
+    cdef char tb = b'T' if trans_b else b'N'
+    cdef int i, j
+    if m == 0 or n == 0:
+        return
+    # A GEMM with a vector operand packs its matrix operand for nothing: a
+    # mini-batch of one example, or a one-unit layer. Send those to the
+    # matrix-vector routines, which read the matrix once. (The strides below
+    # walk a row or column of the row-major operands.)
+    if k == 1:
+        # C = beta C + alpha a b^T, a = op(A) (m x 1), b = op(B) (1 x n).
+        if beta != 1:
+            for i in range(m):
+                for j in range(n):
+                    C[i * ldc + j] = beta * C[i * ldc + j] if beta != 0 else 0
+        ger(m, n, alpha, A, 1 if trans_a else lda, B, ldb if trans_b else 1, C, ldc)
+        return
+    if m == 1:
+        # c (1 x n) = alpha op(B)^T a + beta c, a = op(A) (1 x k).
+        if trans_b:
+            gemv(False, n, k, alpha, B, ldb, A, lda if trans_a else 1, beta, C, 1)
+        else:
+            gemv(True, k, n, alpha, B, ldb, A, lda if trans_a else 1, beta, C, 1)
+        return
+    if n == 1:
+        # c (m x 1) = alpha op(A) b + beta c, b = op(B) (k x 1).
+        if trans_a:
+            gemv(True, k, m, alpha, A, lda, B, 1 if trans_b else ldb, beta, C, ldc)
+        else:
+            gemv(False, m, k, alpha, A, lda, B, 1 if trans_b else ldb, beta, C, ldc)
+        return
+    if floating is float:
+        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>B, &ldb, <float*>A, &lda,
+              &beta, C, &ldc)
+    else:
+        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>B, &ldb, <double*>A, &lda,
+              &beta, C, &ldc)
 
 
 cdef inline void axpy(int n, floating alpha, const floating* x, int incx,

@@ -92,16 +92,18 @@ def test_place_builds_the_layouts_it_claims():
 @pytest.mark.parametrize("layout_a", LAYOUTS)
 @pytest.mark.parametrize("trans_b", [False, True], ids=["N", "T"])
 @pytest.mark.parametrize("trans_a", [False, True], ids=["N", "T"])
-def test_gemm_matches_numpy(dtype, tol, trans_a, trans_b, layout_a, layout_b, layout_c):
+# (1, k, n), (m, k, 1) and (m, 1, n) take the door's gemv/ger shortcuts.
+@pytest.mark.parametrize("m, k, n", [(5, 3, 7), (1, 3, 7), (5, 3, 1), (5, 1, 7), (1, 1, 1)],
+                         ids=["gemm", "row", "column", "outer", "scalar"])
+def test_gemm_matches_numpy(dtype, tol, trans_a, trans_b, layout_a, layout_b, layout_c, m, k, n):
     gen = np.random.default_rng([LAYOUTS.index(layout_a), LAYOUTS.index(layout_b),
-                                 LAYOUTS.index(layout_c), trans_a, trans_b])
-    m, k, n = 5, 3, 7
+                                 LAYOUTS.index(layout_c), trans_a, trans_b, m, k, n])
     a = gen.standard_normal((k, m) if trans_a else (m, k))
     b = gen.standard_normal((n, k) if trans_b else (k, n))
     a, b = a.astype(dtype), b.astype(dtype)        # exact values both sides see
     op_a = (a.T if trans_a else a).astype(np.float64)
     op_b = (b.T if trans_b else b).astype(np.float64)
-    for alpha, beta in ALPHA_BETA + [(0.3, 0.0)]:
+    for alpha, beta in ALPHA_BETA + [(0.3, 0.0), (0.7, 1.0)]:
         A, A_parent = place(a, layout_a, dtype)
         B, B_parent = place(b, layout_b, dtype)
         c0 = gen.standard_normal((m, n)).astype(dtype)
@@ -218,7 +220,7 @@ def test_gemv_matches_numpy(dtype, tol, trans_a, layout_a, stride_x, stride_y):
     a = gen.standard_normal((n, m) if trans_a else (m, n)).astype(dtype)
     x = gen.standard_normal(n).astype(dtype)
     op_a = (a.T if trans_a else a).astype(np.float64)
-    for alpha, beta in ALPHA_BETA + [(0.3, 0.0)]:
+    for alpha, beta in ALPHA_BETA + [(0.3, 0.0), (0.7, 1.0)]:
         A, A_parent = place(a, layout_a, dtype)
         X, X_parent = strided_vector(x, stride_x, dtype)
         y0 = gen.standard_normal(m).astype(dtype)
