@@ -358,8 +358,21 @@ class Index(Function):
     def backward(ctx, g):
         shape, dtype, key = ctx.saved_tensors
         out = np.zeros(shape, dtype=dtype)
-        np.add.at(out, key, g)
+        if _basic_index(key):
+            out[key] = g                      # no index can repeat
+        else:
+            np.add.at(out, key, g)
         return out, None
+
+
+def _basic_index(key):
+    """True for ints, slices, None and Ellipsis (and tuples of them)."""
+    items = key if type(key) is tuple else (key,)
+    for k in items:
+        if not (k is None or k is Ellipsis or type(k) is slice
+                or isinstance(k, (int, np.integer)) and not isinstance(k, bool)):
+            return False
+    return True
 
 
 class Concatenate(Function):
@@ -514,19 +527,19 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis):
-        moved = np.moveaxis(x, axis, -1)
-        y = _writable_rows(moved, x.dtype)
+        last = axis == -1 or axis == x.ndim - 1
+        y = _writable_rows(x if last else np.moveaxis(x, axis, -1), x.dtype)
         ops.activation_forward(y.reshape(-1, y.shape[-1]), "softmax")
-        ctx.saved_tensors = (y, axis)
-        return np.moveaxis(y, -1, axis)
+        ctx.saved_tensors = (y, axis, last)
+        return y if last else np.moveaxis(y, -1, axis)
 
     @staticmethod
     def backward(ctx, g):
-        y, axis = ctx.saved_tensors
-        grad = _writable_rows(np.moveaxis(g, axis, -1), y.dtype)
+        y, axis, last = ctx.saved_tensors
+        grad = _writable_rows(g if last else np.moveaxis(g, axis, -1), y.dtype)
         ops.activation_backward(y.reshape(-1, y.shape[-1]), grad.reshape(-1, y.shape[-1]),
                                 "softmax")
-        return np.moveaxis(grad, -1, axis), None
+        return (grad if last else np.moveaxis(grad, -1, axis)), None
 
 
 class LogSoftmax(Function):
@@ -561,8 +574,11 @@ def _labels(labels, n, n_classes, where):
     if labels.shape != (n,):
         raise ValueError(f"{where}: labels must have shape ({n},), one per row of the "
                          f"input, got shape {labels.shape}")
-    # One pass: a negative label becomes a huge unsigned one.
-    if n and labels.view(np.uint64).max() >= n_classes:
+    # A negative label becomes a huge unsigned one: one comparison checks both
+    # ends (a Python max is cheaper than a NumPy reduction for a small batch).
+    top = max(labels.view(np.uint64).tolist(), default=0) if n <= 16 \
+        else labels.view(np.uint64).max()
+    if top >= n_classes:
         i = int(np.argmax((labels < 0) | (labels >= n_classes)))
         raise ValueError(f"{where}: labels[{i}] = {labels[i]} is out of range [0, "
                          f"{n_classes - 1}]")

@@ -112,7 +112,7 @@ class Context:
     ``forward`` may also set any other attribute (``ctx.axis = axis``).
     """
 
-    __slots__ = ("fn", "inputs", "needs_input_grad", "saved_tensors", "__dict__")
+    __slots__ = ("fn", "inputs", "needs_input_grad", "saved_tensors", "__dict__", "__weakref__")
 
     def save_for_backward(self, *values):
         """Keep ``values`` (arrays, usually) for ``backward`` as ``ctx.saved_tensors``."""
@@ -168,9 +168,10 @@ class Tensor:
     grad_fn : Context or None
         The function node that made this tensor; None for a leaf.
 
-    Dtype rule: the array operands of one operation must share one dtype;
-    mixing float32 and float64 raises ``TypeError`` naming both. Python
-    numbers adapt to the tensor's dtype (``t * 2`` stays float32).
+    Dtype rule: the floating operands of one operation (Tensors, arrays) must
+    share one dtype; mixing float32 and float64 raises ``TypeError`` naming
+    both (nothing is promoted implicitly). Python numbers, numpy scalars and
+    integer or bool arrays adapt to the tensor's dtype (``t * 2`` stays float32).
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "__weakref__")
@@ -182,11 +183,12 @@ class Tensor:
             raise TypeError(f"requires_grad must be True or False, got {requires_grad!r}")
         if dtype is not None:
             try:
-                dtype = np.dtype(dtype)
+                resolved = np.dtype(dtype)
             except TypeError:
-                raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
-            if dtype not in _FLOATS:
+                resolved = None
+            if resolved not in _FLOATS:
                 raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+            dtype = resolved
         self.data = _as_float_array(data, dtype)
         self.grad = None
         self.requires_grad = bool(requires_grad)

@@ -55,7 +55,7 @@ def _is_weight(param):
     return param.data.ndim >= 2
 
 
-def train_step(loss, params, optimizer, epoch=0, steps_per_epoch=1):
+def train_step(loss, params, optimizer, epoch=None, steps_per_epoch=1):
     """One update: ``grad(loss, params)`` then ``optimizer.step`` on the arrays.
 
     Parameters
@@ -66,7 +66,8 @@ def train_step(loss, params, optimizer, epoch=0, steps_per_epoch=1):
         Leaves with ``requires_grad`` whose C-contiguous arrays are updated in
         place (weight decay only where ``ndim >= 2``).
     optimizer : Optimizer
-        ``SGD``, ``Adagrad`` or ``Adam``; its schedule sees ``epoch`` and
+        ``SGD``, ``Adagrad`` or ``Adam``; its schedule sees ``epoch`` (default
+        ``optimizer.epoch``, the epochs completed by ``fit``) and
         ``steps_per_epoch``.
 
     Returns
@@ -86,7 +87,7 @@ def train_step(loss, params, optimizer, epoch=0, steps_per_epoch=1):
     value = float(loss.data)
     grads = grad(loss, params)
     optimizer.step([(p.data, g, _is_weight(p)) for p, g in zip(params, grads)],
-                   epoch, steps_per_epoch)
+                   optimizer.epoch if epoch is None else epoch, steps_per_epoch)
     return value
 
 
@@ -318,6 +319,8 @@ class Model:
             take the model's output as logits (``fastnn.cross_entropy``).
         epochs, batch_size : int > 0
         optimizer : Optimizer, default ``SGD(lr=0.1)``
+            Its state and its update and epoch counts (for the schedules) carry
+            over to the next ``fit`` with the same optimizer.
         shuffle : bool
             A new order every epoch, drawn from the model's seed.
         validation_data : (X_val, y_val) or None
@@ -406,7 +409,8 @@ class Model:
                 correct += hits or 0
                 grads = grad(batch_loss, params)
                 optimizer.step(list(zip((p.data for p in params), grads, weights)),
-                               epoch, steps)
+                               optimizer.epoch, steps)
+            optimizer.epoch += 1
             logs = {"loss": loss_sum / n}
             if counted:
                 logs["accuracy"] = correct / n

@@ -376,3 +376,27 @@ def test_two_layer_network_against_the_numpy_reference():
     got = grad(loss, params)
     for g, e in zip(got, [expected[0][0], expected[0][1], expected[1][0], expected[1][1]]):
         assert_allclose(g, e, rtol=1e-10, atol=1e-14)
+
+
+def test_graph_ops_run_on_both_ops_implementations(ops_impl, monkeypatch):
+    """The graph speaks the ops vocabulary: on the NumPy reference (the
+    specification) and on the compiled kernels it gives the same values and
+    gradients."""
+    import fastnn.functions
+    rng = np.random.default_rng(11)
+    X, labels = rng.normal(size=(6, 5)), rng.integers(0, 3, size=6)
+    arrays = [rng.normal(size=(4, 5)), rng.normal(size=4), rng.normal(size=(3, 4)),
+              rng.normal(size=3)]
+
+    def run():
+        params = [Tensor(a.copy(), requires_grad=True) for a in arrays]
+        h = fastnn.tanh(fastnn.linear(Tensor(X), params[0], params[1]))
+        z = h @ params[2].T + params[3]
+        loss = (fastnn.cross_entropy(z, labels) + fastnn.mse(fastnn.softmax(z), labels)
+                + fastnn.binary_cross_entropy(h, labels))
+        return [loss.data] + grad(loss, params)
+
+    expected = run()
+    monkeypatch.setattr(fastnn.functions, "ops", ops_impl)
+    for got, want in zip(run(), expected):
+        assert_allclose(got, want, rtol=1e-12, atol=1e-14)
