@@ -10,13 +10,30 @@ import numpy as np
 from cython cimport floating
 
 cimport blas
+from threads cimport ThreadPolicy, set_threads_fn, use_threads_for, restore_threads
+
+# The per-GEMM thread policy of fastnn/blas_threads.py (set_local NULL until it
+# is pushed here). Each call works on its own copy, so concurrent callers do
+# not share the "current count" bookkeeping.
+cdef ThreadPolicy _policy
+
+
+def set_thread_policy(Py_ssize_t address, int max_threads, double min_work):
+    """Install the BLAS's thread-local setter (address 0: none) and the policy:
+    GEMMs with m*n*k < min_work run on one thread, larger ones on max_threads."""
+    _policy.set_local = <set_threads_fn>address if address else NULL
+    _policy.max_threads = max_threads
+    _policy.min_work = min_work
+    _policy.current = 0
+    _policy.prior = 0
 
 
 cdef inline bint _as_rows(const floating[:, :] A, int* ld) noexcept:
     """Describe A to the row-major door: returns True when A must be read
     transposed (it is Fortran-like) and sets its leading dimension."""
     cdef Py_ssize_t item = sizeof(floating)
-    if A.shape[1] <= 1 or A.strides[1] == item:
+    if ((A.shape[1] <= 1 or A.strides[1] == item)
+            and (A.shape[0] <= 1 or A.strides[0] >= max(A.shape[1], 1) * item)):
         ld[0] = <int>max(A.strides[0] // item, max(A.shape[1], 1))
         return False
     ld[0] = <int>max(A.strides[1] // item, max(A.shape[0], 1))
@@ -24,12 +41,22 @@ cdef inline bint _as_rows(const floating[:, :] A, int* ld) noexcept:
 
 
 def _check_unit_stride(name, a):
+    """The door reads a matrix as rows (or columns) at a fixed distance: one axis
+    must have unit stride and the other must not make rows overlap (a broadcast
+    view with stride 0 would be read as different data)."""
     if a.ndim != 2:
         raise ValueError(f"{name} must be 2-D, got shape {a.shape}")
+    if a.size == 0:
+        return
     item = a.itemsize
-    if not (a.strides[1] == item or a.strides[0] == item or min(a.shape) <= 1) \
-            or a.strides[0] < 0 or a.strides[1] < 0:
-        raise ValueError(f"{name} must have unit stride along one axis, got strides {a.strides}")
+    rows, cols = a.shape
+    s0, s1 = a.strides
+    c_like = (cols <= 1 or s1 == item) and (rows <= 1 or s0 >= max(cols, 1) * item)
+    f_like = (rows <= 1 or s0 == item) and (cols <= 1 or s1 >= max(rows, 1) * item)
+    if not (c_like or f_like):
+        raise ValueError(f"{name} must have unit stride along one axis and non-overlapping "
+                         f"rows/columns, got shape {a.shape} and strides {a.strides} (a "
+                         f"broadcast view? pass np.ascontiguousarray({name}))")
 
 
 def gemm(A, B, C=None, bint trans_a=False, bint trans_b=False, alpha=1.0, beta=0.0):
@@ -80,8 +107,11 @@ cdef _gemm(const floating[:, :] A, const floating[:, :] B, floating[:, :] C, bin
             for j in range(n):
                 C[i, j] = beta * C[i, j] if beta != 0 else 0
         return
+    cdef ThreadPolicy tp = _policy
     with nogil:
+        use_threads_for(&tp, <double>m * n * k)
         blas.gemm(ta, tb, m, n, k, alpha, &A[0, 0], lda, &B[0, 0], ldb, beta, &C[0, 0], ldc)
+        restore_threads(&tp)
 
 
 def gemv(A, x, y=None, bint trans_a=False, alpha=1.0, beta=0.0):
@@ -122,8 +152,11 @@ cdef _gemv(const floating[:, :] A, const floating[:] x, floating[:] y, bint tran
         for i in range(y.shape[0]):
             y[i] = beta * y[i] if beta != 0 else 0
         return
+    cdef ThreadPolicy tp = _policy
     with nogil:
+        use_threads_for(&tp, <double>m * n)
         blas.gemv(ta, m, n, alpha, &A[0, 0], lda, &x[0], incx, beta, &y[0], incy)
+        restore_threads(&tp)
 
 
 def _check_vectors(name, *vectors):

@@ -17,6 +17,7 @@ Conventions: a row-major ``m x n`` matrix ``A`` with leading dimension ``lda``
 """
 
 from cython cimport floating
+from libc.string cimport memset
 from scipy.linalg.cython_blas cimport (
     sgemm, dgemm, sgemv, dgemv, sger, dger, saxpy, daxpy, sscal, dscal, sdot, ddot)
 
@@ -33,6 +34,14 @@ cdef inline void gemv(bint trans_a, int m, int n, floating alpha,
         sgemv(&t, &n, &m, &alpha, <float*>A, &lda, <float*>x, &incx, &beta, y, &incy)
     else:
         dgemv(&t, &n, &m, &alpha, <double*>A, &lda, <double*>x, &incx, &beta, y, &incy)
+
+
+cdef inline void scal(int n, floating alpha, floating* x, int incx) noexcept nogil:
+    """x = alpha * x."""
+    if floating is float:
+        sscal(&n, &alpha, x, &incx)
+    else:
+        dscal(&n, &alpha, x, &incx)
 
 
 cdef inline void ger(int m, int n, floating alpha, const floating* x, int incx,
@@ -56,7 +65,7 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     # operands and the dimensions, keep the transpose flags.
     cdef char ta = b'T' if trans_a else b'N'
     cdef char tb = b'T' if trans_b else b'N'
-    cdef int i, j
+    cdef int i
     if m == 0 or n == 0:
         return
     # A GEMM with a vector operand packs its matrix operand for nothing: a
@@ -65,10 +74,12 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     # walk a row or column of the row-major operands.)
     if k == 1:
         # C = beta C + alpha a b^T, a = op(A) (m x 1), b = op(B) (1 x n).
-        if beta != 1:
+        if beta == 0:
             for i in range(m):
-                for j in range(n):
-                    C[i * ldc + j] = beta * C[i * ldc + j] if beta != 0 else 0
+                memset(C + i * ldc, 0, n * sizeof(floating))
+        elif beta != 1:
+            for i in range(m):
+                scal(n, beta, C + i * ldc, 1)
         ger(m, n, alpha, A, 1 if trans_a else lda, B, ldb if trans_b else 1, C, ldc)
         return
     if m == 1:
@@ -100,14 +111,6 @@ cdef inline void axpy(int n, floating alpha, const floating* x, int incx,
         saxpy(&n, &alpha, <float*>x, &incx, y, &incy)
     else:
         daxpy(&n, &alpha, <double*>x, &incx, y, &incy)
-
-
-cdef inline void scal(int n, floating alpha, floating* x, int incx) noexcept nogil:
-    """x = alpha * x."""
-    if floating is float:
-        sscal(&n, &alpha, x, &incx)
-    else:
-        dscal(&n, &alpha, x, &incx)
 
 
 cdef inline floating dot(int n, const floating* x, int incx,

@@ -6,6 +6,7 @@ momentum, Adagrad and Adam, weight decay and dropout, trained by
 back-propagation in typed Cython over BLAS, one compiled call per epoch.
 """
 
+from . import blas_threads
 from .activations import ACTIVATIONS
 from .callbacks import Callback, EarlyStopping, History
 from .initializers import INITIALIZERS
@@ -21,6 +22,8 @@ from .module import Model, train_step
 from .ops import Rng
 
 __version__ = "0.1.0"
+
+blas_threads.policy()      # load the BLAS thread policy (fastnn/blas_threads.py)
 
 __all__ = [
     "ACTIVATIONS", "INITIALIZERS", "LOSSES",

@@ -12,11 +12,16 @@ bench/ and can be changed:
   setting, e.g. ``OPENBLAS_NUM_THREADS`` or the number of cores);
 - ``FASTNN_GEMM_MIN_WORK``: the m*n*k threshold (default ``DEFAULT_MIN_WORK``);
 - or ``set_policy(max_threads=..., min_work=...)`` at run time.
+
+The policy applies to the fast path (``Sequential``) and to the ``fastnn._blas``
+functions that the graph path and the layers call.
 """
 
 import ctypes
 import os
 from pathlib import Path
+
+from . import _blas
 
 __all__ = ["blas_info", "set_policy", "policy", "DEFAULT_MIN_WORK"]
 
@@ -82,6 +87,8 @@ def set_policy(max_threads=None, min_work=None):
             raise ValueError(f"min_work must be a number >= 0, got {min_work!r}")
         _state["min_work"] = float(min_work)
     _state["max_threads"] = max_threads
+    if _state["loaded"]:
+        _blas.set_thread_policy(*policy())   # the def twins (graph path) follow it too
 
 
 def policy():

@@ -430,3 +430,11 @@ def test_ops_blas_methods_agree_with_numpy(ops_impl, dtype, tol, trans):
     got = ops_impl.dot(x, z)
     assert isinstance(got, float)
     np.testing.assert_allclose(got, 2.0 * x64 @ x64, rtol=tol["rtol"])
+
+
+def test_gemm_rejects_broadcast_views_whose_rows_overlap():
+    # A stride-0 view would be read by BLAS as different rows of memory.
+    A = np.broadcast_to(np.arange(3.0), (4, 3))
+    with pytest.raises(ValueError, match=r"A must have unit stride .* strides \(0, 8\)"):
+        _blas.gemm(A, np.eye(3))
+    np.testing.assert_array_equal(_blas.gemm(np.ascontiguousarray(A), np.eye(3)), A)

@@ -60,3 +60,15 @@ def test_thread_policy_does_not_change_results_beyond_rounding(restore_policy):
 def test_bad_policy_values_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         blas_threads.set_policy(**kwargs)
+
+
+def test_the_graph_path_twins_follow_the_policy_and_restore_the_setting(restore_policy):
+    from fastnn import _blas
+
+    before = blas_threads.blas_info()["num_threads"]
+    A = np.ones((300, 300), dtype=np.float32)
+    for min_work in (0.0, float("inf")):
+        blas_threads.set_policy(min_work=min_work)
+        np.testing.assert_allclose(_blas.gemm(A, A), A @ A)
+        np.testing.assert_allclose(_blas.gemv(A, A[0]), A @ A[0])
+        assert blas_threads.blas_info()["num_threads"] == before
