@@ -72,7 +72,10 @@ class Sequential:
             raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         seq = np.random.SeedSequence(seed)
         self.seed = seq.entropy
-        init_seq, self._train_seq = seq.spawn(2)
+        # Independent streams: initialisation, training (shuffles, dropout masks
+        # of each fit), and gradients() (so inspecting gradients never changes
+        # what the next fit does).
+        init_seq, self._train_seq, self._aux_seq = seq.spawn(3)
         init_rng = np.random.default_rng(init_seq)
         for layer in self.dense_layers:
             layer.initialize(init_rng, self.dtype)
@@ -356,7 +359,7 @@ class Sequential:
         X = check_X(X, self.n_features, self.dtype)
         labels = check_labels(y, X.shape[0], self.n_outputs)
         optimizer = SGD(lr=1.0)
-        seed = int(self._train_seq.spawn(1)[0].generate_state(1, np.uint64)[0])
+        seed = int(self._aux_seq.spawn(1)[0].generate_state(1, np.uint64)[0])
         net = CompiledNet(self._plans(optimizer), self.dtype, X.shape[0],
                           get_loss(self.loss).code, optimizer.config(), seed,
                           blas_threads.policy())

@@ -24,11 +24,11 @@ from fastnn._kernels import Rng
 from reference_mlp import ReferenceMLP, ReferenceOptimizer
 
 
-def fit_seed(seed, call=0):
-    """Seed of the compiled net built by the (call+1)-th fit/gradients call
-    of ``Sequential(..., seed=seed)``."""
-    train_seq = np.random.SeedSequence(seed).spawn(2)[1]
-    return int(train_seq.spawn(call + 1)[call].generate_state(1, np.uint64)[0])
+def fit_seed(seed, call=0, stream=1):
+    """Seed of the compiled net built by the (call+1)-th fit (stream 1) or
+    gradients (stream 2) call of ``Sequential(..., seed=seed)``."""
+    seq = np.random.SeedSequence(seed).spawn(stream + 1)[stream]
+    return int(seq.spawn(call + 1)[call].generate_state(1, np.uint64)[0])
 
 
 def mask_drawer(rng, dtype=np.float64):
@@ -217,15 +217,27 @@ def test_fit_with_dropout_and_shuffle_matches_reference():
 
 @pytest.mark.parametrize("scale", ["train", "test"])
 def test_gradients_with_dropout_match_reference(scale):
-    # gradients() runs with dropout on, drawing from the next seed of the model.
+    # gradients() runs with dropout on, drawing from its own stream of the model's seed.
     X, y = make_data(12, 6, 3, seed=5)
     model = Sequential(DROPOUT_NETS["two_hidden_dropouts"](scale), dtype="float64", seed=13)
     reference = ReferenceMLP.from_model(model)
     first = model.gradients(X, y)
     second = model.gradients(X, y)
     for call, grads in enumerate((first, second)):
-        ref_grads, _, _ = reference.gradients(X, y, mask_drawer(Rng(fit_seed(13, call))))
+        ref_grads, _, _ = reference.gradients(X, y,
+                                              mask_drawer(Rng(fit_seed(13, call, stream=2))))
         for (dW, db), (rW, rb) in zip(grads, ref_grads):
             assert_allclose(dW, rW, rtol=1e-10, atol=1e-13)
             assert_allclose(db, rb, rtol=1e-10, atol=1e-13)
     assert not np.allclose(first[0][0], second[0][0])
+
+
+def test_gradients_do_not_change_the_next_fit():
+    X, y = make_data(40, 6, 3, seed=6)
+    inspected = Sequential(DROPOUT_NETS["two_hidden_dropouts"]("train"), seed=21)
+    plain = Sequential(DROPOUT_NETS["two_hidden_dropouts"]("train"), seed=21)
+    inspected.gradients(X, y)
+    for model in (inspected, plain):
+        model.fit(X, y, epochs=2, batch_size=8, verbose=0)
+    for a, b in zip(inspected.get_weights(), plain.get_weights()):
+        assert_array_equal(a, b)

@@ -1,0 +1,49 @@
+"""The lecture's experiments on real MNIST, one module each.
+
+========================= =====================================================
+``depth``                 0-4 hidden sigmoid layers of 30 (the lecture's table)
+``vanishing``             per-layer gradient norms ||delta^(l)||, sigmoid vs ReLU
+``dropout``               a wide ReLU net on 2,000 images, with/without dropout
+``init``                  N(0, 1/sqrt(n_in)) vs Glorot vs N(0, 1) weights
+``optimizers``            SGD, SGD 1/t, momentum, Adagrad, Adam
+``regularization``        L2 strength vs the train/validation gap
+========================= =====================================================
+
+Each runs from Python, ``fastnn.experiments.run("depth", quick=True, seeds=1,
+out="dir")`` or ``fastnn.experiments.depth.run(...)``, or from the command
+line, ``fastnn experiment depth --quick --out dir``. A run prints its table and,
+given ``out``, writes ``results.json`` and PNG plots there (plots need
+matplotlib: ``pip install 'fastnn[plot]'``). ``quick=True`` runs a reduced
+version in seconds; the default is the full reproduction.
+"""
+
+from . import depth, dropout, init, optimizers, regularization, vanishing
+
+__all__ = ["EXPERIMENTS", "run", "depth", "vanishing", "dropout", "init", "optimizers",
+           "regularization"]
+
+#: Experiment modules by name.
+EXPERIMENTS = {module.NAME: module
+               for module in (depth, vanishing, dropout, init, optimizers, regularization)}
+
+
+def run(name, quick=False, seeds=1, out=None, **kwargs):
+    """Run the experiment called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A key of ``EXPERIMENTS``.
+    quick, seeds, out, **kwargs
+        See ``fastnn.experiments.common.execute`` (``dataset``, ``data_dir``,
+        ``download``, ``verbose`` and the experiment's own options such as
+        ``epochs``, ``n_train`` or ``variant``).
+
+    Returns
+    -------
+    dict
+        The record written to ``out/results.json``.
+    """
+    if name not in EXPERIMENTS:
+        raise ValueError(f"experiment must be one of {sorted(EXPERIMENTS)}, got {name!r}")
+    return EXPERIMENTS[name].run(quick=quick, seeds=seeds, out=out, **kwargs)

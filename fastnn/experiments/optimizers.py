@@ -1,0 +1,110 @@
+"""Optimizers: constant SGD, SGD with the 1/t schedule, momentum, Adagrad and
+Adam on the same network.
+
+The network is Nielsen's 784-30-30-10 with sigmoid hidden units and a softmax
+output, mini-batches of 10, L2 lambda = 5.0 (weight decay lambda / n), 30
+epochs (see ``fastnn.experiments.depth``). Only the update rule changes:
+
+================ ===============================================================
+SGD              W <- W - eta g,  eta = 0.1
+SGD, 1/t         eta_t = eta_0 / (1 + t / tau), eta_0 = 0.5, tau = one epoch of
+                 updates: the lecture's eta_t ~ 1/t (sum eta_t = inf, sum
+                 eta_t^2 < inf)
+momentum         v <- 0.9 v + g, W <- W - eta v, eta = 0.01 (so eta / (1 - mu) =
+                 0.1, the same long-run step as plain SGD)
+Adagrad          S <- S + g^2, W <- W - eta g / (sqrt(S) + eps), eta = 0.05
+Adam             Kingma and Ba's defaults, eta = 0.001, betas (0.9, 0.999)
+================ ===============================================================
+
+(g includes the weight decay term lambda / n W for weight matrices.)
+"""
+
+import sys
+
+from ..optimizers import SGD, Adagrad, Adam
+from .common import (NIELSEN, build_mlp, execute, format_table, mean_curve, percent,
+                     seed_stats, train_model)
+from .options import nonempty_int_list, positive_int, train_size
+
+NAME = "optimizers"
+TITLE = "constant SGD, SGD with eta ~ 1/t, momentum, Adagrad and Adam on 784-30-30-10 sigmoid"
+
+#: label -> (description, factory(weight_decay) -> Optimizer)
+OPTIMIZERS = {
+    "SGD": ("eta 0.1", lambda wd: SGD(lr=0.1, weight_decay=wd)),
+    "SGD 1/t": ("eta 0.5 / (1 + t / epoch)",
+                lambda wd: SGD(lr=0.5, weight_decay=wd, schedule="inverse_time")),
+    "momentum": ("eta 0.01, mu 0.9", lambda wd: SGD(lr=0.01, momentum=0.9, weight_decay=wd)),
+    "Adagrad": ("eta 0.05", lambda wd: Adagrad(lr=0.05, weight_decay=wd)),
+    "Adam": ("eta 0.001, betas (0.9, 0.999)", lambda wd: Adam(lr=0.001, weight_decay=wd)),
+}
+
+FULL = {**NIELSEN, "hidden": [30, 30]}
+QUICK = {**FULL, "n_eval": 2000, "n_train": 3000, "epochs": 2}
+
+OPTIONS = {"epochs": positive_int("epochs"), "n_train": train_size,
+           "hidden": nonempty_int_list("hidden", low=1, high=10_000)}
+
+
+def compute(config, data, seeds, log):
+    """Train one network per (optimizer, seed).
+
+    Returns
+    -------
+    dict
+        ``rows``: one per optimizer with ``optimizer``, ``settings``,
+        ``val_accuracy``, ``test_accuracy``, ``first_epoch_accuracy``,
+        ``final_train_loss`` (``seed_stats``), mean curves
+        ``val_accuracy_curve`` (index 0 = initialisation) and
+        ``train_loss_curve`` (epochs 1..E), ``seconds`` per seed.
+    """
+    weight_decay = config["lmbda"] / data.X_train.shape[0]
+    rows = []
+    for label, (settings, factory) in OPTIMIZERS.items():
+        runs = []
+        for seed in seeds:
+            model = build_mlp(config["hidden"], config["activation"], config["init"], seed=seed)
+            run = train_model(model, data, config["epochs"], config["batch_size"],
+                              factory(weight_decay))
+            runs.append(run)
+            log(f"  {label}, seed {seed}: validation after epoch 1 "
+                f"{100 * run['val_accuracy'][1]:.2f}%, at end "
+                f"{100 * run['val_accuracy_final']:.2f}%  ({run['seconds']:.1f} s)"
+                + (f"  DIVERGED: {run['diverged']}" if run["diverged"] else ""))
+        nan = float("nan")
+        rows.append({
+            "optimizer": label,
+            "settings": settings,
+            "val_accuracy": seed_stats(r["val_accuracy_final"] for r in runs),
+            "test_accuracy": seed_stats(r["test_accuracy"] for r in runs),
+            "first_epoch_accuracy": seed_stats(
+                r["val_accuracy"][1] if len(r["val_accuracy"]) > 1 else nan for r in runs),
+            "final_train_loss": seed_stats(
+                r["train_loss"][-1] if r["train_loss"] else nan for r in runs),
+            "val_accuracy_curve": mean_curve([r["val_accuracy"] for r in runs]),
+            "train_loss_curve": mean_curve([r["train_loss"] for r in runs]),
+            "seconds": [r["seconds"] for r in runs],
+            "diverged": [r["diverged"] for r in runs],
+        })
+    return {"rows": rows, "weight_decay": weight_decay}
+
+
+def table(results, config):
+    """Per optimizer: training loss of the last epoch, validation accuracy after
+    the first and the last epoch, test accuracy."""
+    rows = [[row["optimizer"], row["settings"], f"{row['final_train_loss']['mean']:.4f}",
+             percent(row["first_epoch_accuracy"]), percent(row["val_accuracy"]),
+             percent(row["test_accuracy"]),
+             f"{sum(row['seconds']) / len(row['seconds']):.1f}"] for row in results["rows"]]
+    sizes = "-".join(str(n) for n in [784, *config["hidden"], 10])
+    head = (f"{sizes} sigmoid, softmax output, {config['epochs']} epochs on "
+            f"{config['n_train']:,} images, batch {config['batch_size']}, lambda "
+            f"{config['lmbda']}")
+    return head + "\n" + format_table(
+        ["optimizer", "settings", "train loss (last epoch)", "validation % after epoch 1",
+         "validation % at end", "test %", "s/run"], rows)
+
+
+def run(quick=False, seeds=1, out=None, **kwargs):
+    """Run this experiment: ``fastnn.experiments.common.execute`` on this module."""
+    return execute(sys.modules[__name__], quick=quick, seeds=seeds, out=out, **kwargs)

@@ -1,0 +1,154 @@
+"""Vanishing gradient: how fast each hidden layer learns, by depth and activation.
+
+The lecture's "speed of learning" of hidden layer l is the size of its
+delta^(l) = dC/da^(l), which is also the gradient with respect to the layer's
+biases: with sigmoid units,
+
+    delta^(l) = sigma'(a^(l)) o (W^(l+1)T delta^(l+1)),   sigma' <= 1/4,
+
+so with weights of order 1 every layer down shrinks the gradient, and the
+first hidden layers learn much more slowly than the last ones. We measure
+
+    ||delta^(l)|| = || (1/1000) sum_i dC_i/db^(l) ||_2
+
+over the first 1,000 training images (``model.gradients(X[:1000], y[:1000])``,
+whose ``db`` is exactly that batch mean) at initialisation and after every
+epoch, for 2, 3 and 4 hidden layers of 30 units, trained with Nielsen's
+settings (see ``fastnn.experiments.depth``); then the same with ReLU hidden
+units and He initialisation (W ~ N(0, sqrt(2/n_in))), the remedy: relu' is 1 on
+active units, so delta keeps its size going down.
+
+The summary number is the ratio ||delta^(last hidden)|| / ||delta^(1)||: much
+larger than 1 means the first layer learns more slowly.
+"""
+
+import math
+import sys
+
+import numpy as np
+
+from ..optimizers import SGD
+from .common import (NIELSEN, build_mlp, execute, format_table, percent, seed_stats,
+                     train_model)
+from .depth import VARIANTS
+from .options import choice, nonempty_int_list, positive_int, train_size
+
+NAME = "vanishing"
+TITLE = "per-layer gradient norms ||delta^(l)|| for 2-4 hidden layers, sigmoid vs ReLU"
+
+#: (hidden activation, initialisation) pairs compared.
+NETWORKS = [("sigmoid", "normal"), ("relu", "he_normal")]
+
+FULL = {**NIELSEN, "depths": [2, 3, 4], "n_grad": 1000, "variant": "softmax"}
+QUICK = {**FULL, "n_eval": 2000, "n_train": 2000, "epochs": 2}
+
+OPTIONS = {"epochs": positive_int("epochs"), "n_train": train_size,
+           "depths": nonempty_int_list("depths", low=2, high=8),
+           "n_grad": positive_int("n_grad"), "variant": choice("variant", VARIANTS)}
+
+
+def bias_gradient_norms(model, X, y):
+    """||db|| of every Dense layer (hidden layers first, output last) for the
+    batch-mean gradient on (X, y)."""
+    return [float(np.linalg.norm(db.astype(np.float64))) for _, db in model.gradients(X, y)]
+
+
+def _ratio(norms, depth):
+    return norms[depth - 1] / norms[0] if norms[0] > 0 else float("inf")
+
+
+def compute(config, data, seeds, log):
+    """Train every (network, depth, seed) and record the gradient norms.
+
+    Returns
+    -------
+    dict
+        ``rows``: one per (activation, depth) with ``activation``, ``init``,
+        ``hidden_layers``, ``norms`` (mean over seeds, shape (epochs + 1,
+        hidden_layers + 1): row e after epoch e, row 0 at initialisation,
+        columns hidden layers 1..L then the output layer), ``norms_per_seed``,
+        ``ratio_init``, ``ratio_final`` (``seed_stats`` of last hidden / first
+        hidden), ``ratio_geomean`` (geometric mean of that ratio over epochs
+        1..E), ``val_accuracy``, ``test_accuracy``, ``val_accuracy_curve``.
+    """
+    n_grad = min(config["n_grad"], data.X_train.shape[0])
+    Xg, yg = data.X_train[:n_grad], data.y_train[:n_grad]
+    loss = VARIANTS[config["variant"]]
+    weight_decay = config["lmbda"] / data.X_train.shape[0]
+    rows = []
+    for activation, init in NETWORKS:
+        for depth in config["depths"]:
+            runs = []
+            for seed in seeds:
+                model = build_mlp([config["hidden"]] * depth, activation, init, loss=loss,
+                                  seed=seed)
+                run = train_model(model, data, config["epochs"], config["batch_size"],
+                                  SGD(lr=config["lr"], weight_decay=weight_decay),
+                                  probes={"norms": lambda m: bias_gradient_norms(m, Xg, yg)})
+                runs.append(run)
+                first, last = run["norms"][0], run["norms"][-1]
+                log(f"  {activation}/{init}, {depth} hidden, seed {seed}: ||delta|| at init "
+                    + " ".join(f"{v:.3g}" for v in first[:depth])
+                    + ", at end " + " ".join(f"{v:.3g}" for v in last[:depth])
+                    + f"; validation {100 * run['val_accuracy_final']:.2f}%"
+                    f" ({run['seconds']:.1f} s)"
+                    + (f"  DIVERGED: {run['diverged']}" if run["diverged"] else ""))
+            per_seed = [np.array(r["norms"], dtype=np.float64) for r in runs]
+            length = min(len(n) for n in per_seed)
+            mean = np.mean([n[:length] for n in per_seed], axis=0)
+            geomeans = []
+            for n in per_seed:
+                ratios = [_ratio(row, depth) for row in n[1:]]
+                geomeans.append(math.exp(np.mean(np.log(ratios))) if ratios else float("nan"))
+            rows.append({
+                "activation": activation,
+                "init": init,
+                "hidden_layers": depth,
+                "norms": mean.tolist(),
+                "norms_per_seed": [n.tolist() for n in per_seed],
+                "ratio_init": seed_stats(_ratio(n[0], depth) for n in per_seed),
+                "ratio_final": seed_stats(_ratio(n[-1], depth) for n in per_seed),
+                "ratio_geomean": seed_stats(geomeans),
+                "val_accuracy": seed_stats(r["val_accuracy_final"] for r in runs),
+                "test_accuracy": seed_stats(r["test_accuracy"] for r in runs),
+                "val_accuracy_curve": np.mean([r["val_accuracy"][:length] for r in runs],
+                                              axis=0).tolist(),
+                "diverged": [r["diverged"] for r in runs],
+            })
+    return {"rows": rows, "n_grad": n_grad, "weight_decay": weight_decay, "loss": loss}
+
+
+def _ratio_text(stats):
+    text = f"{stats['mean']:.1f}"
+    if len(stats["values"]) > 1:
+        text += f" ± {stats['std']:.1f}"
+    return text
+
+
+def table(results, config):
+    """Per (network, depth): hidden-layer norms at initialisation and after
+    the last epoch (mean over seeds), the last/first ratios, accuracy."""
+    rows = []
+    for row in results["rows"]:
+        depth = row["hidden_layers"]
+        rows.append([
+            f"{row['activation']} ({row['init']})", depth,
+            " ".join(f"{v:.3g}" for v in row["norms"][0][:depth]),
+            _ratio_text(row["ratio_init"]),
+            " ".join(f"{v:.3g}" for v in row["norms"][-1][:depth]),
+            _ratio_text(row["ratio_final"]),
+            _ratio_text(row["ratio_geomean"]),
+            percent(row["val_accuracy"]),
+        ])
+    head = (f"||delta^(l)|| = norm of dC/db^(l), batch mean over {results['n_grad']} training "
+            f"images, hidden layers l = 1..L (mean over seeds); ratio = layer L / layer 1\n"
+            f"{config['epochs']} epochs on {config['n_train']:,} images, batch "
+            f"{config['batch_size']}, lr {config['lr']}, lambda {config['lmbda']}")
+    return head + "\n" + format_table(
+        ["hidden units", "L", "||delta^(l)|| at init", "ratio", "||delta^(l)|| at end",
+         "ratio", "ratio (geo. mean over epochs)", "validation %"], rows)
+
+
+def run(quick=False, seeds=1, out=None, **kwargs):
+    """Run this experiment: ``fastnn.experiments.common.execute`` on this module."""
+    return execute(sys.modules[__name__], quick=quick, seeds=seeds, out=out, **kwargs)
