@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import fastnn
 from fastnn import Dense, Dropout, Sequential
 from fastnn.cli import _layers, build_parser, main
 from fastnn.datasets import load_mnist
@@ -76,7 +77,8 @@ def test_argument_errors_name_the_option_and_value(argv, option, shown, capsys):
 
 
 def test_python_dash_m_fastnn(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # The child imports the fastnn this process imported (installed or in place).
+    env = {**os.environ, "PYTHONPATH": str(Path(fastnn.__file__).resolve().parent.parent)}
     ok = subprocess.run([sys.executable, "-m", "fastnn", "--help"], cwd=tmp_path, env=env,
                         capture_output=True, text=True)
     assert ok.returncode == 0

@@ -18,6 +18,8 @@ import textwrap
 import tracemalloc
 
 import numpy as np
+
+import fastnn
 import pytest
 
 import fastnn.model
@@ -859,10 +861,13 @@ def test_no_case_crashes_the_interpreter():
                     pass
         print("survived")
     """)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # The child imports the fastnn this process imported (installed or built in place).
+    home = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [root, os.environ.get("PYTHONPATH", "")]))
+        [home, os.environ.get("PYTHONPATH", "")]))
+    # cwd: not the repository root, whose fastnn/ sources would shadow the build.
     result = subprocess.run([sys.executable, "-c", script, os.path.dirname(__file__)],
-                            capture_output=True, text=True, env=env, timeout=120)
+                            capture_output=True, text=True, env=env, timeout=120,
+                            cwd=os.path.dirname(os.path.abspath(__file__)))
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("survived")
