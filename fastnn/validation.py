@@ -83,9 +83,10 @@ def check_X(X, n_features, dtype, name="X"):
     # float64 values beyond float32's range become inf here and are caught below.
     with np.errstate(over="ignore"):
         out = np.ascontiguousarray(raw, dtype=dtype)
-    # One float64 sum is finite iff every element is (barring overflow of huge
-    # float64 values, which the exact check below then sorts out).
-    if not np.isfinite(np.sum(out, dtype=np.float64)):
+    # A finite sum means every element is finite (NaN and inf propagate); only
+    # when the sum is not finite (a NaN or inf, or an overflow of large values)
+    # is the exact, slower element check needed.
+    if not np.isfinite(out.sum()):
         finite = np.isfinite(out)
     else:
         finite = None
