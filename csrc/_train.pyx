@@ -26,7 +26,7 @@ from libc.math cimport isfinite
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
 
-from blas cimport gemm, gemv
+from blas cimport axpy, gemm, gemv
 from kernels cimport (
     ACT_IDENTITY, LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY, LOSS_MSE,
     add_bias, activation_forward, activation_backward, softmax_cross_entropy,
@@ -181,7 +181,9 @@ cdef void _backward(floating* ones, Py_ssize_t rows, LayerPlan* plans, int n_lay
             gemm(True, False, <int>p.n_out, <int>p.n_in, <int>rows, -lr,
                  <floating*>p.delta, <int>p.n_out, <floating*>p.x_in, <int>p.n_in,
                  1 - lr * wd, <floating*>p.W, <int>p.n_in)
-            if p.has_bias:
+            if p.has_bias and rows == 1:
+                axpy(<int>p.n_out, -lr, <floating*>p.delta, 1, <floating*>p.b, 1)
+            elif p.has_bias:
                 gemv(True, <int>rows, <int>p.n_out, -lr, <floating*>p.delta, <int>p.n_out,
                      ones, 1, <floating>1, <floating*>p.b, 1)
             continue
@@ -214,6 +216,28 @@ cdef void _backward(floating* ones, Py_ssize_t rows, LayerPlan* plans, int n_lay
                 adam_update(<floating*>p.b, <floating*>p.gb, <floating*>p.sb1,
                             <floating*>p.sb2, p.n_out, lr, <floating>cfg.beta1,
                             <floating>cfg.beta2, <floating>cfg.eps, bc1, bc2, <floating>0)
+
+
+cdef extern from *:
+    """
+    #define FASTNN_PREFETCH(p) __builtin_prefetch((p), 0, 3)
+    """
+    void FASTNN_PREFETCH(const void* p) noexcept nogil
+
+
+cdef inline void _prefetch_rows(const void* X, const int64_t* order, Py_ssize_t rows,
+                                Py_ssize_t row_bytes) noexcept nogil:
+    """Ask the CPU to start loading rows order[0:rows] of X, one 64-byte line at a
+    time, while the current step computes: shuffled rows are scattered over the
+    whole data set and otherwise stall the gather on cache and TLB misses."""
+    cdef Py_ssize_t i, offset
+    cdef const char* row
+    for i in range(rows):
+        row = <const char*>X + order[i] * row_bytes
+        offset = 0
+        while offset < row_bytes:
+            FASTNN_PREFETCH(row + offset)
+            offset += 64
 
 
 cdef EpochResult _train_epoch(const floating* X, const int64_t* labels, Py_ssize_t n,
@@ -254,6 +278,9 @@ cdef EpochResult _train_epoch(const floating* X, const int64_t* labels, Py_ssize
             # In order: the batch is a contiguous block of X, no copy needed.
             xb = X + start * n_features
             yb = labels + start
+        if shuffle and start + rows < n:
+            _prefetch_rows(X, order + start + rows, min(batch_size, n - start - rows),
+                           n_features * sizeof(floating))
         _forward(xb, rows, plans, n_layers, rng, True, fused, tp)
         batch_loss = _output_delta(xb, yb, rows, last, cfg.loss)
         if not isfinite(batch_loss):

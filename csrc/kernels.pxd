@@ -11,7 +11,7 @@ Shapes use ``rows`` (examples in a batch) and ``cols`` (units of a layer).
 """
 
 from cython cimport floating
-from libc.math cimport exp, expf, log, logf, log1p, log1pf, tanh, tanhf, sqrt, sqrtf, fabs
+from libc.math cimport exp, log, logf, log1p, log1pf, tanh, tanhf, sqrt, sqrtf, fabs
 from libc.stdint cimport int64_t
 from rng cimport RngState, rng_uniform
 
@@ -31,9 +31,55 @@ cdef enum:
     LOSS_MSE = 2
 
 
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* exp(x) in float32 without a libm call, so that loops over it vectorise:
+       x = n ln2 + r with n = round(x / ln2), |r| <= ln2 / 2 (ln2 split in two
+       parts for an exact reduction), exp(r) by Cephes' degree-6 polynomial
+       (relative error about 2e-7), times 2^n applied as two normal powers of
+       two 2^(n/2) 2^(n - n/2), so results down to the subnormal range are
+       right. x is clamped to [-104, 88.3]: exp(-104) already rounds to 0 and
+       exp(88.3) is the largest float power of e. NaN stays NaN. */
+    static inline float fastnn_expf(float x) {
+        float t, r, p, scale1, scale2;
+        int32_t n, n1, bits;
+        x = x < -104.0f ? -104.0f : x;
+        x = x > 88.3f ? 88.3f : x;
+        t = x * 1.44269504088896341f;
+        n = (int32_t)(t + (t >= 0.0f ? 0.5f : -0.5f));
+        r = x - (float)n * 0.693359375f + (float)n * 2.12194440e-4f;
+        p = 1.9875691500e-4f;
+        p = p * r + 1.3981999507e-3f;
+        p = p * r + 8.3334519073e-3f;
+        p = p * r + 4.1665795894e-2f;
+        p = p * r + 1.6666665459e-1f;
+        p = p * r + 5.0000001201e-1f;
+        p = p * r * r + r + 1.0f;
+        n1 = n / 2;
+        bits = (n1 + 127) << 23;
+        memcpy(&scale1, &bits, sizeof scale1);
+        bits = (n - n1 + 127) << 23;
+        memcpy(&scale2, &bits, sizeof scale2);
+        return (p * scale1) * scale2;
+    }
+    /* sigmoid in float32 arithmetic throughout (Cython would promote the
+       constants to double): 1/(1+e) or e/(1+e) with e = exp(-|a|) <= 1. */
+    static inline float fastnn_sigmoidf(float a) {
+        float e = fastnn_expf(-fabsf(a));
+        float r = 1.0f / (1.0f + e);
+        return a >= 0.0f ? r : e * r;
+    }
+    """
+    float fastnn_expf(float x) noexcept nogil
+    float fastnn_sigmoidf(float a) noexcept nogil
+
+
 cdef inline floating _exp(floating x) noexcept nogil:
+    # float32: the vectorisable polynomial above; float64: libm.
     if floating is float:
-        return expf(x)
+        return fastnn_expf(x)
     else:
         return exp(x)
 
@@ -68,10 +114,12 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
 
 cdef inline floating _sigmoid(floating a) noexcept nogil:
     # e = e^{-|a|} <= 1 never overflows; sigmoid(a) = 1/(1+e) for a >= 0 and
-    # e/(1+e) for a < 0. Written as a select, without a branch.
-    cdef floating e = _exp(-fabs(a))
-    cdef floating r = 1 / (1 + e)
-    return r if a >= 0 else e * r
+    # e/(1+e) for a < 0, as a select (no branch).
+    cdef double e
+    if floating is float:
+        return fastnn_sigmoidf(a)
+    e = exp(-fabs(a))
+    return 1 / (1 + e) if a >= 0 else e / (1 + e)
 
 
 # ---------------------------------------------------------------- forward ---
@@ -180,13 +228,16 @@ cdef inline double softmax_cross_entropy(floating* A, const int64_t* labels,
         for j in range(1, cols):
             if row[j] > top:
                 top = row[j]
+        # The loss needs the logit of the label before row is overwritten.
+        loss += <double>(top - row[labels[i]])
         total = 0
         for j in range(cols):
-            total += _exp(row[j] - top)
-        loss += <double>(_log(total) + top - row[labels[i]])
+            row[j] = _exp(row[j] - top)
+            total += row[j]
+        loss += <double>_log(total)
         total = 1 / total
         for j in range(cols):
-            row[j] = _exp(row[j] - top) * total
+            row[j] *= total
             delta[i * cols + j] = scale * row[j]
         delta[i * cols + labels[i]] -= scale
     return loss

@@ -438,3 +438,26 @@ def test_gemm_rejects_broadcast_views_whose_rows_overlap():
     with pytest.raises(ValueError, match=r"A must have unit stride .* strides \(0, 8\)"):
         _blas.gemm(A, np.eye(3))
     np.testing.assert_array_equal(_blas.gemm(np.ascontiguousarray(A), np.eye(3)), A)
+
+
+# Shapes past OpenBLAS's small-kernel limit that the door cuts into pieces:
+# the forward form X W^T (rows cut) and the weight-gradient form D^T X (batch cut),
+# with a remainder piece; and one that is left whole (too wide to cut).
+@pytest.mark.parametrize("trans_a, trans_b, m, k, n", [
+    (False, True, 100, 784, 30), (False, True, 515, 784, 30),
+    (True, False, 30, 100, 784), (True, False, 30, 515, 784),
+    (False, True, 64, 784, 300),
+], ids=["forward", "forward-remainder", "dW", "dW-remainder", "whole"])
+@pytest.mark.parametrize("alpha, beta", [(1.0, 0.0), (-0.3, 0.9), (0.5, 1.0)])
+def test_gemm_in_small_pieces_matches_numpy(dtype, tol, trans_a, trans_b, m, k, n, alpha, beta):
+    gen = np.random.default_rng([m, k, n])
+    a = gen.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = gen.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    c0 = gen.standard_normal((m, n)).astype(dtype)
+    C = c0.copy()
+    _blas.gemm(a, b, C, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta)
+    op_a = (a.T if trans_a else a).astype(np.float64)
+    op_b = (b.T if trans_b else b).astype(np.float64)
+    want = alpha * op_a @ op_b + beta * c0
+    scale = abs(alpha) * np.abs(op_a) @ np.abs(op_b) + abs(beta) * np.abs(c0)
+    assert_close_to(C, want, scale, tol["rtol"])
