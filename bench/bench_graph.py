@@ -49,7 +49,8 @@ def parse_args(argv=None):
 ARGS = parse_args()
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = str(ARGS.threads)
-sys.path.insert(0, str(ROOT))
+if any((ROOT / "fastnn").glob("_train*.so")):   # an in-place build; else the installed fastnn
+    sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-for path in (HERE.parent, HERE):
+IN_PLACE = any((HERE.parent / "fastnn").glob("_train*.so"))
+for path in ((HERE.parent, HERE) if IN_PLACE else (HERE,)):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))

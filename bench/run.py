@@ -17,6 +17,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -286,8 +287,11 @@ def import_section(args, missing, out):
         for name, mod in mods:
             if name in errors:
                 continue
-            proc = subprocess.run([sys.executable, "-c", _IMPORT.format(mod=mod), str(ROOT)],
-                                  capture_output=True, text=True)
+            # The child imports the fastnn this process uses (in place or
+            # installed), from a neutral directory.
+            home = str(Path(sys.modules["fastnn"].__file__).resolve().parent.parent)
+            proc = subprocess.run([sys.executable, "-c", _IMPORT.format(mod=mod), home],
+                                  capture_output=True, text=True, cwd=tempfile.gettempdir())
             if proc.returncode != 0:
                 errors[name] = proc.stderr.strip().splitlines()[-1]
                 continue

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    # Run from a checkout: use the in-place build of fastnn next to bench/.
+#: The checkout's fastnn/ when it holds an in-place build; otherwise (after a
+#: plain ``pip install .``) the installed package is used.
+IN_PLACE = any((ROOT / "fastnn").glob("_train*.so")) or any((ROOT / "fastnn").glob("_train*.pyd"))
+if IN_PLACE and str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 __all__ = ["NetSpec", "NETS", "BATCHES", "N_CLASSES", "load_data", "blas_libraries",

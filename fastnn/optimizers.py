@@ -37,13 +37,13 @@ import numbers
 
 import numpy as np
 
+# The compiled loop's optimizer codes, defined once in csrc/_train.pyx.
+from ._train import OPT_ADAGRAD, OPT_ADAM, OPT_SGD
 from .ops import ops as default_ops
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "Adam", "Schedule", "Constant",
            "InverseTimeDecay", "StepDecay", "get_schedule"]
 
-# Codes shared with csrc/_train.pyx.
-OPT_SGD, OPT_ADAGRAD, OPT_ADAM = 0, 1, 2
 
 
 def _check_real(name, value, low=None, high=None, low_open=False, high_open=True):
