@@ -16,9 +16,9 @@ from rng cimport RngState, rng_seed, rng_uniform, rng_shuffle
 
 def bias_add(floating[:, ::1] Y, const floating[::1] b):
     """Y[i, j] += b[j] in place."""
-    with nogil:
-        kernels.add_bias(&Y[0, 0] if Y.shape[0] else NULL, &b[0] if b.shape[0] else NULL,
-                         Y.shape[0] if Y.shape[1] else 0, Y.shape[1])
+    if Y.shape[0] and Y.shape[1]:
+        with nogil:
+            kernels.add_bias(&Y[0, 0], &b[0], Y.shape[0], Y.shape[1])
 
 
 def activation_forward(floating[:, ::1] Y, int code):
