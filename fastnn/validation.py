@@ -22,6 +22,19 @@ def _show(value, limit=60):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def _real_array(name, value, what, holds):
+    """``np.asarray(value)``, or a TypeError naming ``name`` when it cannot be
+    converted or does not hold real numbers (bool, int, uint, float)."""
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be {what}; converting it failed: {exc}") from None
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold {holds}, got dtype {raw.dtype} "
+                        f"(e.g. {_show(raw.flat[0]) if raw.size else 'empty'})")
+    return raw
+
+
 def check_positive_int(name, value):
     """Return ``value`` as int, or raise for bools, non-integers and values < 1."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
@@ -63,14 +76,7 @@ def check_X(X, n_features, dtype, name="X"):
         X is not 2-D, is empty, has the wrong number of columns, or holds
         NaN or inf.
     """
-    try:
-        raw = np.asarray(X)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a 2-D array of real numbers; converting it "
-                        f"failed: {exc}") from None
-    if raw.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {raw.dtype} "
-                        f"(e.g. {_show(raw.flat[0]) if raw.size else 'empty'})")
+    raw = _real_array(name, X, "a 2-D array of real numbers", "real numbers")
     if raw.ndim != 2:
         hint = " (for one example use X.reshape(1, -1))" if raw.ndim == 1 else ""
         raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape "
@@ -108,14 +114,7 @@ def check_labels(y, n_samples, n_outputs, name="y", x_name="X"):
     Whole-number floats (3.0) are accepted. ``x_name`` names the inputs whose
     length ``n_samples`` is in the error messages.
     """
-    try:
-        raw = np.asarray(y)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be an array of integer labels; converting it "
-                        f"failed: {exc}") from None
-    if raw.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold integer class labels, got dtype {raw.dtype} "
-                        f"(e.g. {_show(raw.flat[0]) if raw.size else 'empty'})")
+    raw = _real_array(name, y, "an array of integer labels", "integer class labels")
     n_classes = 2 if n_outputs == 1 else n_outputs
     if raw.ndim == 2 and raw.shape[1] == 1 and n_outputs == 1:
         raw = raw[:, 0]
@@ -158,14 +157,7 @@ def check_param(name, value, shape, dtype):
     holds NaN or inf (also after conversion to ``dtype``). The caller copies it
     into the parameter in place.
     """
-    try:
-        raw = np.asarray(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be an array of real numbers; converting it "
-                        f"failed: {exc}") from None
-    if raw.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {raw.dtype} "
-                        f"(e.g. {_show(raw.flat[0]) if raw.size else 'empty'})")
+    raw = _real_array(name, value, "an array of real numbers", "real numbers")
     if raw.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {raw.shape}")
     with np.errstate(over="ignore"):
