@@ -21,6 +21,15 @@ def bias_add(floating[:, ::1] Y, const floating[::1] b):
             kernels.add_bias(&Y[0, 0], &b[0], Y.shape[0], Y.shape[1])
 
 
+def add_column_sums(const floating[:, ::1] D, floating[::1] out, double alpha=1.0,
+                    double beta=0.0):
+    """out = beta out + alpha D.sum(axis=0) in place (out not read when beta = 0)."""
+    if D.shape[1]:
+        with nogil:
+            kernels.add_column_sums(&D[0, 0] if D.shape[0] else NULL, D.shape[0], D.shape[1],
+                                    <floating>alpha, <floating>beta, &out[0])
+
+
 def activation_forward(floating[:, ::1] Y, int code):
     """Y = f(Y) in place (softmax row-wise)."""
     if Y.shape[0] and Y.shape[1]:

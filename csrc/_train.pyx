@@ -26,10 +26,10 @@ from libc.math cimport isfinite
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
 
-from blas cimport axpy, gemm, gemv
+from blas cimport gemm
 from kernels cimport (
     ACT_IDENTITY, LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY, LOSS_MSE,
-    add_bias, activation_forward, activation_backward, softmax_cross_entropy,
+    add_bias, add_column_sums, activation_forward, activation_backward, softmax_cross_entropy,
     sigmoid_binary_cross_entropy, squared_error, count_correct, dropout_mask,
     multiply, sgd_update, adagrad_update, adam_update)
 from rng cimport RngState, rng_seed, rng_shuffle
@@ -145,13 +145,13 @@ cdef double _output_delta(const floating* dummy, const int64_t* labels, Py_ssize
     return total
 
 
-cdef void _backward(floating* ones, Py_ssize_t rows, LayerPlan* plans, int n_layers,
+cdef void _backward(floating lr, Py_ssize_t rows, LayerPlan* plans, int n_layers,
                     StepConfig* cfg, ThreadPolicy* tp) noexcept nogil:
-    """Back-propagate from plans[L-1].delta and update (or store gradients)."""
+    """Back-propagate from plans[L-1].delta and update with learning rate lr
+    (or, without update, store the gradients)."""
     cdef int l
     cdef LayerPlan* p
     cdef LayerPlan* prev
-    cdef floating lr = <floating>cfg.lr
     cdef floating wd = <floating>cfg.weight_decay
     cdef Py_ssize_t n_w
     cdef bint folded = cfg.update and cfg.optimizer == _OPT_SGD and cfg.momentum == 0
@@ -181,18 +181,16 @@ cdef void _backward(floating* ones, Py_ssize_t rows, LayerPlan* plans, int n_lay
             gemm(True, False, <int>p.n_out, <int>p.n_in, <int>rows, -lr,
                  <floating*>p.delta, <int>p.n_out, <floating*>p.x_in, <int>p.n_in,
                  1 - lr * wd, <floating*>p.W, <int>p.n_in)
-            if p.has_bias and rows == 1:
-                axpy(<int>p.n_out, -lr, <floating*>p.delta, 1, <floating*>p.b, 1)
-            elif p.has_bias:
-                gemv(True, <int>rows, <int>p.n_out, -lr, <floating*>p.delta, <int>p.n_out,
-                     ones, 1, <floating>1, <floating*>p.b, 1)
+            if p.has_bias:
+                add_column_sums(<floating*>p.delta, rows, p.n_out, -lr, <floating>1,
+                                <floating*>p.b)
             continue
         gemm(True, False, <int>p.n_out, <int>p.n_in, <int>rows, <floating>1,
              <floating*>p.delta, <int>p.n_out, <floating*>p.x_in, <int>p.n_in,
              <floating>0, <floating*>p.gW, <int>p.n_in)
         if p.has_bias:
-            gemv(True, <int>rows, <int>p.n_out, <floating>1, <floating*>p.delta, <int>p.n_out,
-                 ones, 1, <floating>0, <floating*>p.gb, 1)
+            add_column_sums(<floating*>p.delta, rows, p.n_out, <floating>1, <floating>0,
+                            <floating*>p.gb)
         if not cfg.update:
             continue
         n_w = p.n_out * p.n_in
@@ -243,7 +241,7 @@ cdef inline void _prefetch_rows(const void* X, const int64_t* order, Py_ssize_t 
 cdef EpochResult _train_epoch(const floating* X, const int64_t* labels, Py_ssize_t n,
                               Py_ssize_t n_features, Py_ssize_t batch_size,
                               floating* x_batch, int64_t* y_batch, int64_t* order,
-                              floating* ones, bint shuffle, LayerPlan* plans,
+                              bint shuffle, LayerPlan* plans,
                               int n_layers, RngState* rng, StepConfig* cfg,
                               double lr0, double tau, ThreadPolicy* tp) noexcept nogil:
     """One pass over the n examples in mini-batches; stops at a non-finite loss."""
@@ -291,7 +289,7 @@ cdef EpochResult _train_epoch(const floating* X, const int64_t* labels, Py_ssize
         res.seen += rows
         # The lecture's eta_t = eta_0 / (1 + t / tau); tau = 0 means constant.
         cfg.lr = lr0 / (1 + cfg.t / tau) if tau > 0 else lr0
-        _backward(ones, rows, plans, n_layers, cfg, tp)
+        _backward(<floating>cfg.lr, rows, plans, n_layers, cfg, tp)
         start += rows
         step += 1
     return res
@@ -373,7 +371,7 @@ cdef class CompiledNet:
     cdef readonly object dtype
     cdef readonly Py_ssize_t batch_size
     cdef list _keep            # every array a pointer points into
-    cdef object x_batch, y_batch, order, ones
+    cdef object x_batch, y_batch, order
     cdef readonly list grad_W, grad_b
 
     def __cinit__(self, list layers, dtype, Py_ssize_t batch_size, int loss,
@@ -443,7 +441,6 @@ cdef class CompiledNet:
         n_features = self.plans[0].n_in
         self.x_batch = self._buffer((batch_size, n_features))
         self.y_batch = np.zeros(batch_size, dtype=np.int64)
-        self.ones = np.ones(batch_size, dtype=self.dtype)
         self.order = None
 
     cdef void* _pointer(self, object array) except NULL:
@@ -471,27 +468,23 @@ cdef class CompiledNet:
         cdef int64_t[::1] yb = self.y_batch
         cdef const float[:, ::1] X32
         cdef float[:, ::1] xb32
-        cdef float[::1] ones32
         cdef const double[:, ::1] X64
         cdef double[:, ::1] xb64
-        cdef double[::1] ones64
         if self.dtype == np.float32:
             X32 = X
             xb32 = self.x_batch
-            ones32 = self.ones
             with nogil:
                 res = _train_epoch(&X32[0, 0], &y[0], n, X32.shape[1], self.batch_size,
-                                   &xb32[0, 0], &yb[0], &order[0], &ones32[0], shuffle,
+                                   &xb32[0, 0], &yb[0], &order[0], shuffle,
                                    self.plans, self.n_layers, &self.rng, &self.cfg, lr0, tau,
                                    &self.tp)
                 restore_threads(&self.tp)
         else:
             X64 = X
             xb64 = self.x_batch
-            ones64 = self.ones
             with nogil:
                 res = _train_epoch(&X64[0, 0], &y[0], n, X64.shape[1], self.batch_size,
-                                   &xb64[0, 0], &yb[0], &order[0], &ones64[0], shuffle,
+                                   &xb64[0, 0], &yb[0], &order[0], shuffle,
                                    self.plans, self.n_layers, &self.rng, &self.cfg, lr0, tau,
                                    &self.tp)
                 restore_threads(&self.tp)
@@ -549,9 +542,7 @@ cdef class CompiledNet:
         cdef Py_ssize_t rows = X.shape[0]
         cdef const int64_t[::1] y = labels
         cdef const float[:, ::1] X32
-        cdef float[::1] ones32
         cdef const double[:, ::1] X64
-        cdef double[::1] ones64
         cdef double loss
         cdef bint saved = self.cfg.update
         cdef bint fused = self.cfg.loss != LOSS_MSE
@@ -559,23 +550,21 @@ cdef class CompiledNet:
         try:
             if self.dtype == np.float32:
                 X32 = X
-                ones32 = self.ones
                 with nogil:
                     _forward(&X32[0, 0], rows, self.plans, self.n_layers, &self.rng, True, fused,
                              &self.tp)
                     loss = _output_delta(&X32[0, 0], &y[0], rows,
                                          &self.plans[self.n_layers - 1], self.cfg.loss)
-                    _backward(&ones32[0], rows, self.plans, self.n_layers, &self.cfg, &self.tp)
+                    _backward(<float>0, rows, self.plans, self.n_layers, &self.cfg, &self.tp)
                     restore_threads(&self.tp)
             else:
                 X64 = X
-                ones64 = self.ones
                 with nogil:
                     _forward(&X64[0, 0], rows, self.plans, self.n_layers, &self.rng, True, fused,
                              &self.tp)
                     loss = _output_delta(&X64[0, 0], &y[0], rows,
                                          &self.plans[self.n_layers - 1], self.cfg.loss)
-                    _backward(&ones64[0], rows, self.plans, self.n_layers, &self.cfg, &self.tp)
+                    _backward(<double>0, rows, self.plans, self.n_layers, &self.cfg, &self.tp)
                     restore_threads(&self.tp)
         finally:
             self.cfg.update = saved

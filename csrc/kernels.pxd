@@ -133,6 +133,22 @@ cdef inline void add_bias(floating* Y, const floating* b, Py_ssize_t rows,
             Y[i * cols + j] += b[j]
 
 
+cdef inline void add_column_sums(const floating* D, Py_ssize_t rows, Py_ssize_t cols,
+                                 floating alpha, floating beta, floating* out) noexcept nogil:
+    """out[j] = beta out[j] + alpha sum_i D[i, j] (out not read when beta = 0):
+    the bias gradient of a batch, or the bias update folded into SGD."""
+    cdef Py_ssize_t i, j
+    if beta == 0:
+        for j in range(cols):
+            out[j] = 0
+    elif beta != 1:
+        for j in range(cols):
+            out[j] *= beta
+    for i in range(rows):
+        for j in range(cols):
+            out[j] += alpha * D[i * cols + j]
+
+
 cdef inline void softmax_rows(floating* Y, Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
     """Y[i, :] = exp(Y[i, :] - max_j Y[i, j]) / sum_j exp(...), in place."""
     cdef Py_ssize_t i, j

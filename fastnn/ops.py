@@ -72,6 +72,12 @@ class NumpyOps:
         Y += b
         return Y
 
+    def add_column_sums(self, D, out, alpha=1.0, beta=0.0):
+        """out = beta out + alpha sum_i D[i, :] (a batch's bias gradient)."""
+        total = alpha * D.sum(axis=0)
+        out[...] = total + (beta * out if beta != 0 else 0)
+        return out
+
     def activation_forward(self, Y, name):
         """Y = f(Y) in place."""
         Y[...] = get_activation(name).forward(Y)
@@ -161,6 +167,10 @@ class CompiledOps:
         _kernels.bias_add(Y, b)
         return Y
 
+    def add_column_sums(self, D, out, alpha=1.0, beta=0.0):
+        _kernels.add_column_sums(D, out, alpha, beta)
+        return out
+
     def activation_forward(self, Y, name):
         _kernels.activation_forward(Y, get_activation(name).code)
         return Y
@@ -204,7 +214,8 @@ class CompiledOps:
         return W
 
 
-for _name in ("gemm", "gemv", "axpy", "scal", "dot", "bias_add", "activation_forward",
+for _name in ("gemm", "gemv", "axpy", "scal", "dot", "bias_add", "add_column_sums",
+              "activation_forward",
               "activation_backward", "softmax_cross_entropy", "sigmoid_binary_cross_entropy",
               "squared_error", "count_correct", "dropout_mask", "sgd_update",
               "adagrad_update", "adam_update"):

@@ -459,3 +459,18 @@ def test_shuffle_is_uniform():
     assert len(perms) == 120
     freq = np.array(list(perms.values()))
     assert ((freq - n_shuffles / 120) ** 2 / (n_shuffles / 120)).sum() < chi2.isf(1e-6, 119)
+
+
+@pytest.mark.parametrize("shape", [(10, 30), (1, 7), (0, 4), (5, 1)])
+@pytest.mark.parametrize("alpha, beta", [(1.0, 0.0), (-0.1, 1.0), (0.5, 0.25)])
+def test_add_column_sums_matches_reference(dtype, tol, shape, alpha, beta):
+    gen = np.random.default_rng(list(shape))
+    D = gen.standard_normal(shape).astype(dtype)
+    start = gen.standard_normal(shape[1]).astype(dtype)
+    if beta == 0:
+        start[...] = np.nan          # beta = 0: out is not read
+    got = CompiledOps().add_column_sums(D, start.copy(), alpha, beta)
+    want = NumpyOps().add_column_sums(D, start.copy(), alpha, beta)
+    np.testing.assert_allclose(got, want, **tol)
+    expected = alpha * D.astype(np.float64).sum(axis=0) + (beta * start if beta else 0)
+    np.testing.assert_allclose(got, expected, rtol=10 * tol["rtol"], atol=10 * tol["atol"])
