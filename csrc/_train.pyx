@@ -36,18 +36,18 @@ from rng cimport RngState, rng_seed, rng_shuffle
 from threads cimport ThreadPolicy, set_threads_fn, use_threads_for, restore_threads
 
 # Dense layers per network: plans live in a fixed array of the extension type.
-MAX_LAYERS = 64
 cdef enum:
     _MAX_LAYERS = 64
 
 # Optimizer codes (fastnn/optimizers.py maps classes to these).
-OPT_SGD = 0
-OPT_ADAGRAD = 1
-OPT_ADAM = 2
 cdef enum:
     _OPT_SGD = 0
     _OPT_ADAGRAD = 1
     _OPT_ADAM = 2
+
+# The same constants for Python.
+MAX_LAYERS = _MAX_LAYERS
+OPT_SGD, OPT_ADAGRAD, OPT_ADAM = _OPT_SGD, _OPT_ADAGRAD, _OPT_ADAM
 
 
 cdef struct LayerPlan:
@@ -490,7 +490,7 @@ cdef class CompiledNet:
                 restore_threads(&self.tp)
         return res.loss_sum, res.correct, res.seen, res.failed_step
 
-    def evaluate(self, X, labels, int loss):
+    def evaluate(self, X, labels):
         """Return (loss_sum, correct) over X (n, n_features) with dropout off."""
         cdef Py_ssize_t n = X.shape[0]
         cdef EpochResult res
@@ -501,13 +501,13 @@ cdef class CompiledNet:
             X32 = X
             with nogil:
                 res = _evaluate(&X32[0, 0], &y[0], n, X32.shape[1], self.batch_size,
-                                self.plans, self.n_layers, loss, &self.tp)
+                                self.plans, self.n_layers, self.cfg.loss, &self.tp)
                 restore_threads(&self.tp)
         else:
             X64 = X
             with nogil:
                 res = _evaluate(&X64[0, 0], &y[0], n, X64.shape[1], self.batch_size,
-                                self.plans, self.n_layers, loss, &self.tp)
+                                self.plans, self.n_layers, self.cfg.loss, &self.tp)
                 restore_threads(&self.tp)
         return res.loss_sum, res.correct
 
@@ -537,8 +537,10 @@ cdef class CompiledNet:
 
     def gradients(self, X, labels):
         """Forward and backward on one batch (rows <= batch_size) without
-        updating (needs an optimizer dict, whose state is left untouched); fills ``grad_W``/``grad_b`` with the batch-mean gradients
-        (weight decay not included) and returns the summed loss."""
+        updating; fills ``grad_W``/``grad_b`` with the batch-mean gradients
+        (weight decay not included) and returns the summed loss. The net must
+        have been built with an optimizer (for the gradient buffers); its
+        state is left untouched."""
         cdef Py_ssize_t rows = X.shape[0]
         cdef const int64_t[::1] y = labels
         cdef const float[:, ::1] X32

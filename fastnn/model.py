@@ -179,14 +179,22 @@ class Sequential:
             dropout = None
         return plans
 
+    def _compiled_net(self, rows, optimizer=None, seed_seq=None):
+        """A CompiledNet over the layers' arrays for batches of up to ``rows``;
+        with an optimizer it can train, seeded from the next child of ``seed_seq``."""
+        seed = 0
+        if seed_seq is not None:
+            seed = int(seed_seq.spawn(1)[0].generate_state(1, np.uint64)[0])
+        return CompiledNet(self._plans(optimizer), self.dtype, rows, get_loss(self.loss).code,
+                           None if optimizer is None else optimizer.config(), seed,
+                           blas_threads.policy())
+
     def _inference_net(self):
         # The compiled net points into the layers' arrays: rebuild it when a
         # layer now holds other arrays (re-initialised by another model).
         arrays = tuple(a for layer in self.dense_layers for a in (layer.W, layer.b))
         if self._inference is None or any(a is not b for a, b in zip(arrays, self._inference[0])):
-            self._inference = arrays, CompiledNet(self._plans(), self.dtype, INFERENCE_ROWS,
-                                                  get_loss(self.loss).code,
-                                                  threads=blas_threads.policy())
+            self._inference = arrays, self._compiled_net(INFERENCE_ROWS)
         return self._inference[1]
 
     # --------------------------------------------------------------- fit ---
@@ -261,9 +269,7 @@ class Sequential:
         n = X.shape[0]
         rows = min(batch_size, n)
         steps_per_epoch = -(-n // batch_size)
-        seed = int(self._train_seq.spawn(1)[0].generate_state(1, np.uint64)[0])
-        net = CompiledNet(self._plans(optimizer), self.dtype, rows, get_loss(self.loss).code,
-                          optimizer.config(), seed, blas_threads.policy())
+        net = self._compiled_net(rows, optimizer, self._train_seq)
         schedule = optimizer.schedule
         tau = schedule.tau(steps_per_epoch)
 
@@ -339,7 +345,7 @@ class Sequential:
         return self._evaluate_arrays(X, check_labels(y, X.shape[0], self.n_outputs))
 
     def _evaluate_arrays(self, X, labels):
-        loss_sum, correct = self._inference_net().evaluate(X, labels, get_loss(self.loss).code)
+        loss_sum, correct = self._inference_net().evaluate(X, labels)
         return {"loss": loss_sum / X.shape[0], "accuracy": correct / X.shape[0]}
 
     def __call__(self, X):
@@ -358,11 +364,8 @@ class Sequential:
         """
         X = check_X(X, self.n_features, self.dtype)
         labels = check_labels(y, X.shape[0], self.n_outputs)
-        optimizer = SGD(lr=1.0)
-        seed = int(self._aux_seq.spawn(1)[0].generate_state(1, np.uint64)[0])
-        net = CompiledNet(self._plans(optimizer), self.dtype, X.shape[0],
-                          get_loss(self.loss).code, optimizer.config(), seed,
-                          blas_threads.policy())
+        # A throwaway optimizer: the net needs one for its gradient buffers; no update is made.
+        net = self._compiled_net(X.shape[0], SGD(lr=1.0), self._aux_seq)
         net.gradients(X, labels)
         return [(gW.copy(), None if gb is None else gb.copy())
                 for gW, gb in zip(net.grad_W, net.grad_b)]
