@@ -1,7 +1,8 @@
 """Activation functions, as pairs keyed by name.
 
-Each entry holds the code the compiled kernels dispatch on and the NumPy
-reference of the pair the kernels implement:
+Each entry holds the code the compiled kernels dispatch on (defined once, in
+csrc/kernels.pxd, and read here from ``fastnn._kernels.ACTIVATION_CODES``) and
+the NumPy reference of the pair the kernels implement:
 
 - ``forward(a) -> y = f(a)``
 - ``derivative(y) -> f'(a)`` written from the *output* y, so back-propagation
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
+
+from ._kernels import ACTIVATION_CODES
 
 __all__ = ["Activation", "ACTIVATIONS", "get_activation"]
 
@@ -54,13 +57,16 @@ def _softmax(a):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _entry(name, forward, derivative):
+    return Activation(name, ACTIVATION_CODES[name], forward, derivative)
+
+
 ACTIVATIONS = {
-    "identity": Activation("identity", 0, lambda a: a.copy(), lambda y: np.ones_like(y)),
-    "sigmoid": Activation("sigmoid", 1, _sigmoid, lambda y: y * (1 - y)),
-    "tanh": Activation("tanh", 2, np.tanh, lambda y: 1 - y * y),
-    "relu": Activation("relu", 3, lambda a: np.maximum(a, 0),
-                       lambda y: (y > 0).astype(y.dtype)),
-    "softmax": Activation("softmax", 4, _softmax, None),
+    "identity": _entry("identity", lambda a: a.copy(), lambda y: np.ones_like(y)),
+    "sigmoid": _entry("sigmoid", _sigmoid, lambda y: y * (1 - y)),
+    "tanh": _entry("tanh", np.tanh, lambda y: 1 - y * y),
+    "relu": _entry("relu", lambda a: np.maximum(a, 0), lambda y: (y > 0).astype(y.dtype)),
+    "softmax": _entry("softmax", _softmax, None),
 }
 
 

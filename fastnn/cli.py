@@ -14,6 +14,7 @@ not found, training diverged, ...) exits with status 1.
 """
 
 import argparse
+import inspect
 import math
 import re
 import sys
@@ -24,17 +25,32 @@ from .callbacks import Callback
 from .datasets import DatasetNotFoundError, DownloadError, IDXError
 from .experiments import EXPERIMENTS
 from .experiments.common import DATASETS, build_mlp, load_data
+from .activations import ACTIVATIONS
 from .initializers import INITIALIZERS
 from .losses import LOSSES
-from .model import TrainingDivergedError
-from .optimizers import SGD, Adagrad, Adam
+from .optimizers import OPTIMIZERS, SCHEDULES
+from .training import TrainingDivergedError
+from .validation import DTYPES
 
 __all__ = ["main", "build_parser"]
 
-#: Default learning rate of each --optimizer choice.
-DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "adagrad": 0.05, "adam": 0.001}
+#: --optimizer choices: every optimizer of ``fastnn.optimizers.OPTIMIZERS``,
+#: and "momentum", which is SGD with --momentum.
+OPTIMIZER_CHOICES = {**OPTIMIZERS, "momentum": OPTIMIZERS["sgd"]}
 
-HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
+#: Learning rates that suit MNIST better than the optimizer's own default.
+MNIST_LR = {"momentum": 0.01, "adagrad": 0.05}
+
+#: --activation choices: the elementwise activations (softmax is the output's).
+HIDDEN_ACTIVATIONS = sorted(name for name, entry in ACTIVATIONS.items()
+                            if entry.derivative is not None)
+
+
+def default_lr(choice):
+    """The learning rate of ``--optimizer choice`` when --lr is not given."""
+    if choice in MNIST_LR:
+        return MNIST_LR[choice]
+    return inspect.signature(OPTIMIZER_CHOICES[choice]).parameters["lr"].default
 
 
 # --------------------------------------------------------- argument types ---
@@ -170,20 +186,20 @@ def build_parser():
                           "and mse a sigmoid one")
     net.add_argument("--dropout", type=_probability, default=0.0, metavar="P",
                      help="dropout probability on the hidden units (0: none)")
-    net.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+    net.add_argument("--dtype", choices=DTYPES, default="float32",
                      help="floating-point type of the weights and computations")
     opt = train.add_argument_group("training")
     opt.add_argument("--epochs", type=_positive_int, default=30, help="passes over the data")
     opt.add_argument("--batch-size", type=_positive_int, default=10,
                      help="examples per mini-batch")
-    opt.add_argument("--optimizer", choices=sorted(DEFAULT_LR), default="sgd",
+    opt.add_argument("--optimizer", choices=sorted(OPTIMIZER_CHOICES), default="sgd",
                      help="momentum is SGD with --momentum")
     opt.add_argument("--lr", type=_positive_float, default=None,
                      help="learning rate (default: " + ", ".join(
-                         f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
+                         f"{k} {default_lr(k):g}" for k in sorted(OPTIMIZER_CHOICES)) + ")")
     opt.add_argument("--momentum", type=_momentum, default=0.9, metavar="MU",
                      help="momentum coefficient of --optimizer momentum")
-    opt.add_argument("--schedule", choices=("constant", "inverse_time", "step"),
+    opt.add_argument("--schedule", choices=sorted(SCHEDULES),
                      default="constant",
                      help="learning-rate schedule: inverse_time is eta_0 / (1 + t / "
                           "updates per epoch); step halves eta every 10 epochs")
@@ -258,15 +274,10 @@ class _EpochPrinter(Callback):
 
 
 def _make_optimizer(args):
-    lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
-    common = {"weight_decay": args.weight_decay, "schedule": args.schedule}
-    if args.optimizer == "sgd":
-        return SGD(lr=lr, **common)
-    if args.optimizer == "momentum":
-        return SGD(lr=lr, momentum=args.momentum, **common)
-    if args.optimizer == "adagrad":
-        return Adagrad(lr=lr, **common)
-    return Adam(lr=lr, **common)
+    lr = default_lr(args.optimizer) if args.lr is None else args.lr
+    extra = {"momentum": args.momentum} if args.optimizer == "momentum" else {}
+    return OPTIMIZER_CHOICES[args.optimizer](lr=lr, weight_decay=args.weight_decay,
+                                             schedule=args.schedule, **extra)
 
 
 def _train(args):

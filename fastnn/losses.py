@@ -14,35 +14,47 @@ With labels c (integers) and output y (n, K):
     l = 1/2 sum_k (y_k - t_k)^2 with any output activation;
     delta = f'(a) * (y - t).
 
-The NumPy references below take the *pre-activation* ``a`` of the output layer
-(except ``mse``, which takes the output ``y``) and return
-``(summed loss, gradient)``, matching the compiled kernels.
+Each entry of ``LOSSES`` holds the loss's kernel code (defined once, in
+csrc/kernels.pxd), the output activation it needs, and its graph function.
+The NumPy references of the fused kernels are the ``NumpyOps`` methods
+``softmax_cross_entropy``, ``sigmoid_binary_cross_entropy`` and
+``squared_error`` (fastnn/ops.py).
 """
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
-import numpy as np
+from ._kernels import LOSS_CODES
+from .functions import binary_cross_entropy, cross_entropy, mse
 
-from .activations import ACTIVATIONS
-
-__all__ = ["Loss", "LOSSES", "get_loss", "targets"]
+__all__ = ["Loss", "LOSSES", "get_loss"]
 
 
 @dataclass(frozen=True)
 class Loss:
-    """One loss: its kernel code and the output activation it requires."""
+    """One loss: its kernel code, the output activation it needs and its graph function."""
 
     name: str
+    #: what the compiled loop dispatches on (csrc/kernels.pxd)
     code: int
-    #: activation the last layer must have, or None for any
+    #: activation the last layer must have (fused with the loss), or None for any
     output_activation: Optional[str]
+    #: ``graph(output, labels) -> scalar Tensor``, the batch mean; ``output``
+    #: is the last layer's pre-activation where ``output_activation`` is set
+    graph: Callable
+    #: a one-unit graph model predicts class 1 where its output exceeds this
+    #: (0 on logits, 1/2 on an activated output)
+    decision_threshold: float
+
+
+def _entry(name, output_activation, graph, decision_threshold):
+    return Loss(name, LOSS_CODES[name], output_activation, graph, decision_threshold)
 
 
 LOSSES = {
-    "cross_entropy": Loss("cross_entropy", 0, "softmax"),
-    "binary_cross_entropy": Loss("binary_cross_entropy", 1, "sigmoid"),
-    "mse": Loss("mse", 2, None),
+    "cross_entropy": _entry("cross_entropy", "softmax", cross_entropy, 0.0),
+    "binary_cross_entropy": _entry("binary_cross_entropy", "sigmoid", binary_cross_entropy, 0.0),
+    "mse": _entry("mse", None, mse, 0.5),
 }
 
 
@@ -51,37 +63,3 @@ def get_loss(name):
     if not isinstance(name, str) or name not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {name!r}")
     return LOSSES[name]
-
-
-def targets(labels, n_outputs, dtype):
-    """Target matrix t (n, n_outputs): one-hot rows, or the 0/1 label itself
-    for a single output unit."""
-    labels = np.asarray(labels)
-    if n_outputs == 1:
-        return labels.astype(dtype).reshape(-1, 1)
-    t = np.zeros((labels.shape[0], n_outputs), dtype=dtype)
-    t[np.arange(labels.shape[0]), labels] = 1
-    return t
-
-
-def softmax_cross_entropy_reference(a, labels, scale):
-    """(sum_i logsumexp(a_i) - a_i[c_i], scale * (softmax(a) - onehot))."""
-    top = a.max(axis=1, keepdims=True)
-    lse = np.log(np.exp(a - top).sum(axis=1, keepdims=True)) + top
-    rows = np.arange(a.shape[0])
-    loss = float(np.sum(lse[:, 0] - a[rows, labels]))
-    p = ACTIVATIONS["softmax"].forward(a)
-    return loss, scale * (p - targets(labels, a.shape[1], a.dtype))
-
-
-def sigmoid_binary_cross_entropy_reference(a, labels, scale):
-    """(sum of max(a,0) - a t + log(1 + e^{-|a|}), scale * (sigmoid(a) - t))."""
-    t = targets(labels, a.shape[1], a.dtype)
-    loss = float(np.sum(np.maximum(a, 0) - a * t + np.log1p(np.exp(-np.abs(a)))))
-    return loss, scale * (ACTIVATIONS["sigmoid"].forward(a) - t)
-
-
-def squared_error_reference(y, labels, scale):
-    """(1/2 sum (y - t)^2, scale * (y - t)); the caller applies f'(a)."""
-    diff = y - targets(labels, y.shape[1], y.dtype)
-    return float(0.5 * np.sum(diff.astype(np.float64) ** 2)), scale * diff

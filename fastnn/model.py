@@ -1,385 +1,461 @@
-"""``Sequential``: a chain of Dense/Dropout layers with fit / predict / evaluate.
+"""Custom models on the computation graph: the ``Model`` base class and its
+training helpers.
 
-``fit`` validates and converts the data once, builds a ``CompiledNet``
-(csrc/_train.pyx) that allocates every buffer once, then runs each epoch as one
-compiled call without the GIL. Python is re-entered only between epochs, for
-callbacks, progress and validation.
+A ``Sequential`` is a chain; anything else (a skip connection, two input
+branches, a layer used twice, a loss on a hidden layer) is a ``Model``
+subclass whose ``forward`` calls layers and graph ops on Tensors::
+
+    class ResidualMLP(fastnn.Model):
+        def __init__(self, seed=None):
+            super().__init__(seed=seed)
+            self.inp = Dense(784, 100, "relu")
+            self.block = Dense(100, 100, "relu")
+            self.out = Dense(100, 10)
+
+        def forward(self, x):
+            h = self.inp(x)
+            h = h + self.block(h)            # y = h + f(W h + b)
+            return self.out(h)               # logits for cross_entropy
+
+    model = ResidualMLP(seed=0)
+    model.fit(X, y, loss="cross_entropy", epochs=2, optimizer=SGD(lr=0.1))
+
+Training runs the graph one mini-batch at a time: forward (recording the
+graph), ``grad(loss, params)``, then ``optimizer.step`` updates the parameter
+arrays in place with the same compiled kernels as the fast path. Weight decay
+applies to weight matrices only: parameters with two or more dimensions.
 """
 
-import numbers
+import math
 
 import numpy as np
 
-from . import blas_threads
-from ._train import CompiledNet, MAX_LAYERS
-from .activations import get_activation
-from .callbacks import Callback, EarlyStopping, History, ProgressLogger
-from .layers import Dense, Dropout, Layer
-from .losses import get_loss
-from .optimizers import SGD, Optimizer
-from .validation import (check_X, check_bool, check_dtype, check_labels, check_param,
-                         check_positive_int)
+from ._kernels import Rng
+from .graph import Tensor, grad, no_grad
+from .layers import Dense, Dropout
+from .losses import LOSSES, get_loss
+from .optimizers import Optimizer
+from .training import (EpochRunner, EpochStats, TrainingLoop, check_fit_arguments,
+                       check_validation_pair, fit_seed)
+from .validation import check_bool, check_dtype, check_positive_int, check_seed
 
-__all__ = ["Sequential", "TrainingDivergedError"]
-
-# Rows per compiled call when predicting or evaluating: large enough for
-# efficient GEMMs, small enough to keep the activations in cache.
-INFERENCE_ROWS = 256
+__all__ = ["Model", "train_step"]
 
 
-class TrainingDivergedError(FloatingPointError):
-    """The loss became NaN or inf during ``fit``; the model holds the weights
-    of the last epoch whose losses were all finite."""
+def _is_weight(param):
+    return param.data.ndim >= 2
 
 
-class Sequential:
-    """A feed-forward network: Dense layers, optionally with Dropout between them.
+def train_step(loss, params, optimizer, epoch=None, steps_per_epoch=1):
+    """One update: ``grad(loss, params)`` then ``optimizer.step`` on the arrays.
 
     Parameters
     ----------
-    layers : list of Dense and Dropout
-        In order from input to output. Sizes must chain (``n_out`` of one Dense
-        equals ``n_in`` of the next). A Dropout applies to the input of the Dense
-        that follows it (so it may come first, for input dropout, but not last).
-    loss : "cross_entropy", "binary_cross_entropy" or "mse"
-        Averaged over the examples of a batch (see ``fastnn.losses``).
-        "cross_entropy" needs a softmax output layer, "binary_cross_entropy" a
-        sigmoid one.
-    dtype : "float32" or "float64"
-        Every parameter, buffer and computation follows it.
-    seed : int or None
-        Seeds weight initialisation, shuffling and dropout masks. The same seed
-        gives bitwise the same run on the same machine and BLAS (results may
-        differ in the last bits across BLAS builds or thread counts, which
-        change the order of floating-point sums). None draws fresh OS
-        entropy; ``model.seed`` then tells what was drawn.
+    loss : Tensor
+        One-element tensor computed from ``params`` (its graph is freed).
+    params : list of Tensor
+        Leaves with ``requires_grad`` whose C-contiguous arrays are updated in
+        place (weight decay only where ``ndim >= 2``).
+    optimizer : Optimizer
+        ``SGD``, ``Adagrad`` or ``Adam``; its schedule sees ``epoch`` (default
+        ``optimizer.epoch``, the epochs completed by ``fit``) and
+        ``steps_per_epoch``.
 
-    Examples
-    --------
-    >>> model = Sequential([Dense(784, 30, "sigmoid"), Dense(30, 10, "softmax")], seed=0)
-    >>> history = model.fit(X, y, epochs=1, batch_size=10, optimizer=SGD(lr=0.1))
-    >>> model.evaluate(X_test, y_test)["accuracy"]
+    Returns
+    -------
+    float
+        The loss value before the update.
+    """
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be an Optimizer (SGD, Adagrad, Adam), got "
+                        f"{optimizer!r}")
+    params = list(params)
+    for i, p in enumerate(params):
+        if not isinstance(p, Tensor) or not p.data.flags.c_contiguous \
+                or not p.data.flags.writeable:
+            raise ValueError(f"params[{i}] must be a Tensor over a writable C-contiguous array "
+                             f"(updated in place), got {p!r}")
+    value = float(loss.data)
+    _update(loss, params, [_is_weight(p) for p in params], optimizer,
+            optimizer.epoch if epoch is None else epoch, steps_per_epoch)
+    return value
+
+
+def _update(loss, params, is_weight, optimizer, epoch, steps_per_epoch):
+    """grad(loss, params), then one optimizer step on the parameter arrays."""
+    grads = grad(loss, params)
+    optimizer.step(list(zip((p.data for p in params), grads, is_weight)), epoch,
+                   steps_per_epoch)
+
+
+def _as_inputs(X, dtype, name):
+    """X (one array, or a tuple/list of arrays for several inputs) as a tuple of
+    C-contiguous finite arrays of ``dtype`` with the same number of rows."""
+    arrays = X if isinstance(X, (tuple, list)) else (X,)
+    out = []
+    for i, a in enumerate(arrays):
+        label = name if len(arrays) == 1 else f"{name}[{i}]"
+        if isinstance(a, Tensor):
+            a = a.data
+        raw = np.asarray(a)
+        if raw.dtype.kind not in "biuf":
+            raise TypeError(f"{label} must hold real numbers, got dtype {raw.dtype}")
+        if raw.ndim == 0 or raw.shape[0] == 0:
+            raise ValueError(f"{label} must have at least one row, got shape {raw.shape}")
+        arr = np.ascontiguousarray(raw, dtype=dtype)
+        if not np.isfinite(arr).all():
+            idx = tuple(int(j) for j in np.argwhere(~np.isfinite(arr))[0])
+            raise ValueError(f"{label} contains NaN or inf at index {idx}")
+        out.append(arr)
+    rows = {a.shape[0] for a in out}
+    if len(rows) != 1:
+        raise ValueError(f"the inputs of {name} have different numbers of rows: "
+                         f"{[a.shape[0] for a in out]}")
+    return tuple(out)
+
+
+def _as_targets(y, n, named_loss, name):
+    y = y.data if isinstance(y, Tensor) else y
+    y = np.asarray(y)
+    if y.ndim == 0 or y.shape[0] != n:
+        raise ValueError(f"X and {name} have different lengths: {n} and "
+                         f"{y.shape[0] if y.ndim else 'a scalar'}")
+    if named_loss:
+        if y.dtype.kind not in "iu" or y.ndim != 1:
+            raise ValueError(f"{name} must be integer class labels of shape ({n},), got dtype "
+                             f"{y.dtype} and shape {y.shape}")
+        return np.ascontiguousarray(y, dtype=np.int64)
+    return y
+
+
+def _loss(loss):
+    """(loss function, one-unit decision threshold, is it a named loss)."""
+    if callable(loss):
+        return loss, 0.5, False
+    if isinstance(loss, str) and loss in LOSSES:
+        entry = get_loss(loss)
+        return entry.graph, entry.decision_threshold, True
+    raise ValueError(f"loss must be one of {sorted(LOSSES)} or a callable "
+                     f"loss(output, y) -> scalar Tensor, got {loss!r}")
+
+
+def _correct(output, labels, threshold):
+    """Rows whose prediction equals the label (argmax, or > threshold for one
+    unit); None when the output is not a (n, K) array of scores."""
+    out = output.data if isinstance(output, Tensor) else None
+    if out is None or out.ndim != 2 or labels.ndim != 1 or labels.dtype.kind not in "iu":
+        return None
+    pred = (out[:, 0] > threshold) if out.shape[1] == 1 else out.argmax(axis=1)
+    return int(np.count_nonzero(pred == labels))
+
+
+class GraphEpochs(EpochRunner):
+    """The graph path's epoch runner: per mini-batch, ``model.forward`` on
+    Tensors, the loss, ``grad`` and one optimizer step.
+
+    The order comes from the compiled PRNG (``Rng.shuffle`` of a kept order
+    array, as ``CompiledNet`` does), and the Dropout layers draw their masks
+    from the same stream, so a graph model and a Sequential of the same
+    layers and seed take the same batches and masks.
     """
 
-    def __init__(self, layers, loss="cross_entropy", dtype="float32", seed=None):
-        self.layers = self._check_layers(layers)
-        self.dense_layers = [layer for layer in self.layers if isinstance(layer, Dense)]
-        self.loss = get_loss(loss).name
-        self._check_output(self.dense_layers[-1])
-        self.dtype = check_dtype(dtype)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-                                 or seed < 0):
-            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-        seq = np.random.SeedSequence(seed)
-        self.seed = seq.entropy
-        # Independent streams: initialisation, training (shuffles, dropout masks
-        # of each fit), and gradients() (so inspecting gradients never changes
-        # what the next fit does).
-        init_seq, self._train_seq, self._aux_seq = seq.spawn(3)
-        init_rng = np.random.default_rng(init_seq)
-        for layer in self.dense_layers:
-            layer.initialize(init_rng, self.dtype)
-        self.stop_training = False
-        self.history = None
-        self._inference = None
+    def __init__(self, model, inputs, targets, loss_fn, threshold, batch_size, shuffle,
+                 optimizer, rng):
+        self.model, self.inputs, self.targets = model, inputs, targets
+        self.loss_fn, self.threshold = loss_fn, threshold
+        self.batch_size, self.shuffle, self.optimizer, self.rng = (batch_size, shuffle,
+                                                                   optimizer, rng)
+        self.n = inputs[0].shape[0]
+        self.order = np.arange(self.n, dtype=np.int64)
+        self.steps_per_epoch = -(-self.n // batch_size)
+        self.params = model.parameters()
+        self.is_weight = [_is_weight(p) for p in self.params]
 
-    # ------------------------------------------------------------ checks ---
-    @staticmethod
-    def _check_layers(layers):
-        if isinstance(layers, Layer) or not hasattr(layers, "__iter__"):
-            raise TypeError(f"layers must be a list of Dense/Dropout layers, got {layers!r}")
-        layers = list(layers)
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, (Dense, Dropout)):
-                raise TypeError(f"layers[{i}] must be a Dense or Dropout layer, got {layer!r}")
-        dense = [layer for layer in layers if isinstance(layer, Dense)]
-        if not dense:
-            raise ValueError(f"layers must contain at least one Dense layer, got {layers!r}")
-        if len(dense) > MAX_LAYERS:
-            raise ValueError(f"at most {MAX_LAYERS} Dense layers are supported, got {len(dense)}")
-        if len({id(layer) for layer in dense}) != len(dense):
-            raise ValueError("the same Dense layer appears twice in layers; create one per "
-                             "position (weight sharing needs the graph API)")
-        if isinstance(layers[-1], Dropout):
-            raise ValueError(f"the last layer must be Dense, got {layers[-1]!r}")
-        for i in range(1, len(layers)):
-            if isinstance(layers[i], Dropout) and isinstance(layers[i - 1], Dropout):
-                raise ValueError(f"layers[{i - 1}] and layers[{i}] are consecutive Dropout "
-                                 f"layers; merge them into one")
-        for a, b in zip(dense, dense[1:]):
-            if a.n_out != b.n_in:
-                raise ValueError(f"layer sizes do not chain: {a!r} outputs {a.n_out} units "
-                                 f"but the next Dense {b!r} expects n_in={b.n_in}")
-        return layers
+    def run_epoch(self, epoch):
+        if self.shuffle:
+            self.rng.shuffle(self.order)
+        loss_sum, correct, counted = 0.0, 0, True
+        for step, start in enumerate(range(0, self.n, self.batch_size)):
+            rows = (self.order[start:start + self.batch_size] if self.shuffle
+                    else slice(start, start + self.batch_size))
+            batch = [Tensor(a[rows]) for a in self.inputs]
+            labels = self.targets[rows]
+            output = self.model.forward(*batch)
+            batch_loss = self.loss_fn(output, labels)
+            value = float(batch_loss.data)
+            if not math.isfinite(value):
+                return EpochStats(loss_sum, start, None, failed_step=step, failed_loss=value)
+            loss_sum += value * batch[0].shape[0]
+            hits = _correct(output, labels, self.threshold) if counted else None
+            counted = hits is not None
+            correct += hits or 0
+            _update(batch_loss, self.params, self.is_weight, self.optimizer,
+                    self.optimizer.epoch, self.steps_per_epoch)
+        return EpochStats(loss_sum, self.n, correct if counted else None)
 
-    def _check_output(self, last):
-        wanted = get_loss(self.loss).output_activation
-        if wanted is not None and last.activation != wanted:
-            raise ValueError(f"loss={self.loss!r} needs the last Dense layer to have "
-                             f"activation={wanted!r}, got activation={last.activation!r}")
-        if self.loss == "cross_entropy" and last.n_out < 2:
-            raise ValueError("loss='cross_entropy' needs at least 2 output units; for a "
-                             "single unit use activation='sigmoid' with "
-                             "loss='binary_cross_entropy' (logistic regression)")
 
-    # ------------------------------------------------------ shapes, weights ---
-    @property
-    def n_features(self):
-        return self.dense_layers[0].n_in
+class Model:
+    """Base class for models written with graph operations.
 
-    @property
-    def n_outputs(self):
-        return self.dense_layers[-1].n_out
+    Subclasses call ``super().__init__(seed=..., dtype=...)`` first, assign
+    their layers (``Dense``, ``Dropout``, other ``Model`` s, lists/tuples/dicts
+    of them) and any extra parameters (``Tensor(..., requires_grad=True)``)
+    as attributes, and define ``forward(*inputs)``; ``model(x)`` calls it.
+
+    Parameters
+    ----------
+    seed : int or None
+        Seeds everything random: each ``Dense`` assigned to the model is
+        re-initialised from it (in assignment order, with the layer's own
+        ``init`` recipe, in ``dtype``), as ``Sequential`` does; Dropout layers
+        without an ``rng`` share one mask stream drawn from it. Each ``fit``
+        seeds a new stream from it, exactly as ``Sequential.fit`` does, that
+        draws the shuffles and becomes the mask stream: a ``Model`` and a
+        ``Sequential`` of the same layers and seed train on the same batches
+        and masks. None draws OS entropy (``model.seed`` tells what).
+    dtype : "float32" or "float64"
+
+    Attributes
+    ----------
+    training : bool
+        Mode of the Dropout layers: ``train()`` (the default) draws masks,
+        ``eval()`` applies the test-time map.
+    rng : fastnn.ops.Rng
+        The Dropout layers' mask stream (replaced by each ``fit``'s stream).
+    stop_training : bool
+        Set by a callback to end ``fit`` after the current epoch.
+    """
+
+    def __init__(self, seed=None, dtype="float32"):
+        seq = np.random.SeedSequence(check_seed(seed))
+        # The same three streams as Sequential: initialisation, fits (one
+        # child per fit: shuffles and masks), and the mask stream outside fit.
+        init_seq, fit_seq, mask_seq = seq.spawn(3)
+        state = self.__dict__
+        state["seed"] = seq.entropy
+        state["dtype"] = check_dtype(dtype)
+        state["training"] = True
+        state["stop_training"] = False
+        state["history"] = None
+        state["rng"] = Rng(int(mask_seq.generate_state(1, np.uint64)[0]))
+        state["_init_rng"] = np.random.default_rng(init_seq)
+        state["_fit_seq"] = fit_seq
+        state["_adopted"] = set()
+
+    # ------------------------------------------------------------ structure ---
+    def __setattr__(self, name, value):
+        if "_adopted" not in self.__dict__:
+            raise AttributeError(f"cannot assign {name!r} before Model.__init__ ran: call "
+                                 f"super().__init__() first in {type(self).__name__}.__init__")
+        self._adopt(value)
+        object.__setattr__(self, name, value)
+
+    def _adopt(self, value):
+        """Initialise a newly assigned Dense from the model's seed and dtype and
+        give a Dropout the model's mask stream and mode."""
+        if isinstance(value, Dense):
+            if id(value) not in self._adopted:
+                self._adopted.add(id(value))
+                value.initialize(self._init_rng, self.dtype)
+        elif isinstance(value, Dropout):
+            if value.rng is None:
+                value.rng = self.rng
+            value.training = self.training
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                self._adopt(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                self._adopt(item)
+
+    def _walk(self):
+        """Every layer, sub-model and parameter Tensor reachable through the
+        attributes (and lists/tuples/dicts of them), once each, in order."""
+        found, seen = [], {id(self)}
+        stack = list(reversed(list(self.__dict__.values())))
+        while stack:
+            value = stack.pop()
+            if isinstance(value, (list, tuple)):
+                stack.extend(reversed(value))
+                continue
+            if isinstance(value, dict):
+                stack.extend(reversed(list(value.values())))
+                continue
+            if not isinstance(value, (Dense, Dropout, Model, Tensor)) or id(value) in seen:
+                continue
+            seen.add(id(value))
+            found.append(value)
+            if isinstance(value, Model):
+                stack.extend(reversed(list(value.__dict__.values())))
+        return found
+
+    def parameters(self):
+        """The trainable leaves: every Dense's ``W_param``/``b_param`` and every
+        leaf Tensor attribute with ``requires_grad``, each once (a layer used
+        twice is one set of parameters), in attribute order."""
+        params, seen = [], set()
+        for item in self._walk():
+            if isinstance(item, Dense):
+                candidates = item.parameters()
+            elif isinstance(item, Tensor) and item.requires_grad and item.is_leaf:
+                candidates = [item]
+            else:
+                continue
+            for p in candidates:
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    params.append(p)
+        return params
+
+    def layers(self):
+        """The Dense and Dropout layers reachable from the attributes, each once."""
+        return [item for item in self._walk() if isinstance(item, (Dense, Dropout))]
+
+    def train(self, mode=True):
+        """Set training mode (Dropout draws masks) or, with False, eval mode; returns self."""
+        mode = check_bool("mode", mode)
+        for item in [self] + self._walk():
+            if isinstance(item, Model):
+                item.__dict__["training"] = mode
+            elif isinstance(item, Dropout):
+                item.training = mode
+        return self
+
+    def eval(self):
+        """Evaluation mode: Dropout applies its test-time map; returns self."""
+        return self.train(False)
+
+    def forward(self, *inputs):
+        """The model's computation on input Tensors; returns its output Tensor."""
+        raise NotImplementedError(f"{type(self).__name__} must define forward(self, *inputs)")
+
+    def __call__(self, *inputs, **kwargs):
+        return self.forward(*inputs, **kwargs)
 
     def get_weights(self):
-        """Copies of every parameter: [W1, b1, W2, b2, ...] (b omitted when bias=False)."""
-        out = []
-        for layer in self.dense_layers:
-            out.append(layer.W.copy())
-            if layer.b is not None:
-                out.append(layer.b.copy())
-        return out
+        """Copies of the parameter arrays, in ``parameters()`` order."""
+        return [p.data.copy() for p in self.parameters()]
 
     def set_weights(self, weights):
-        """Copy ``weights`` (as returned by ``get_weights``) into the layers, in place."""
-        if isinstance(weights, np.ndarray) or not hasattr(weights, "__iter__"):
-            raise TypeError(f"weights must be a list of arrays [W1, b1, W2, b2, ...], got "
-                            f"{type(weights).__name__}")
+        """Copy arrays (as from ``get_weights``) into the parameters, in place."""
+        params = self.parameters()
         weights = list(weights)
-        targets = [p for layer in self.dense_layers
-                   for p in ((layer.W, layer.b) if layer.b is not None else (layer.W,))]
-        if len(weights) != len(targets):
-            raise ValueError(f"weights must hold {len(targets)} arrays, got {len(weights)}")
-        # Check every array before copying any, so a bad list changes nothing.
-        checked = [check_param(f"weights[{i}]", value, target.shape, target.dtype)
-                   for i, (value, target) in enumerate(zip(weights, targets))]
-        for value, target in zip(checked, targets):
-            target[...] = value
+        if len(weights) != len(params):
+            raise ValueError(f"weights must hold {len(params)} arrays, got {len(weights)}")
+        for i, (p, w) in enumerate(zip(params, weights)):
+            w = np.asarray(w)
+            if w.shape != p.data.shape:
+                raise ValueError(f"weights[{i}] must have shape {p.data.shape}, got {w.shape}")
+        for p, w in zip(params, weights):
+            p.data[...] = w
 
-    def _plans(self, optimizer=None):
-        """Per-Dense-layer dicts for CompiledNet (dropout folded into the next Dense)."""
-        plans, dropout = [], None
-        for layer in self.layers:
-            if isinstance(layer, Dropout):
-                dropout = layer
-                continue
-            if layer.dtype != self.dtype:
-                raise ValueError(f"{layer!r} holds {layer.dtype} parameters but the model is "
-                                 f"{self.dtype}; it was re-initialised by another model?")
-            plan = {"W": layer.W, "b": layer.b,
-                    "activation": get_activation(layer.activation).code}
-            if dropout is not None and dropout.p > 0:
-                plan.update(drop_p=dropout.p, drop_keep=dropout.keep_value,
-                            drop_test=dropout.test_factor)
-            if optimizer is not None:
-                plan["state_W"] = optimizer.state(layer.W)
-                if layer.b is not None:
-                    plan["state_b"] = optimizer.state(layer.b)
-            plans.append(plan)
-            dropout = None
-        return plans
-
-    def _compiled_net(self, rows, optimizer=None, seed_seq=None):
-        """A CompiledNet over the layers' arrays for batches of up to ``rows``;
-        with an optimizer it can train, seeded from the next child of ``seed_seq``."""
-        seed = 0
-        if seed_seq is not None:
-            seed = int(seed_seq.spawn(1)[0].generate_state(1, np.uint64)[0])
-        return CompiledNet(self._plans(optimizer), self.dtype, rows, get_loss(self.loss).code,
-                           None if optimizer is None else optimizer.config(), seed,
-                           blas_threads.policy())
-
-    def _inference_net(self):
-        # The compiled net points into the layers' arrays: rebuild it when a
-        # layer now holds other arrays (re-initialised by another model).
-        arrays = tuple(a for layer in self.dense_layers for a in (layer.W, layer.b))
-        if self._inference is None or any(a is not b for a, b in zip(arrays, self._inference[0])):
-            self._inference = arrays, self._compiled_net(INFERENCE_ROWS)
-        return self._inference[1]
-
-    # --------------------------------------------------------------- fit ---
-    def fit(self, X, y, epochs=1, batch_size=32, optimizer=None, shuffle=True,
-            validation_data=None, verbose=1, callbacks=None):
-        """Train with mini-batch gradient descent.
+    # ------------------------------------------------------------- training ---
+    def fit(self, X, y, loss="cross_entropy", epochs=1, batch_size=32, optimizer=None,
+            shuffle=True, validation_data=None, verbose=0, callbacks=None):
+        """Mini-batch training of the model through the graph.
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_features)
-            Converted once to a C-contiguous array of the model's dtype.
-        y : array-like, shape (n_samples,) of int labels, or (n_samples, n_outputs) one-hot
-        epochs : int > 0
-        batch_size : int > 0
-            The gradient of a batch is the mean of its examples' gradients;
-            without shuffling the last batch may be smaller.
+        X : array (n, ...) or tuple of arrays
+            Several arrays (same n) are passed to ``forward`` as several inputs.
+        y : array (n,) of int labels (named losses) or anything a custom loss takes
+        loss : "cross_entropy", "binary_cross_entropy", "mse" or callable
+            ``loss(output, y_batch) -> scalar Tensor``. The cross-entropies
+            take the model's output as logits (``fastnn.cross_entropy``).
+        epochs, batch_size : int > 0
         optimizer : Optimizer, default ``SGD(lr=0.1)``
-            Its state (momentum, Adam moments, update count) carries over to the
-            next ``fit`` call with the same optimizer.
+            Its state and its update and epoch counts (for the schedules) carry
+            over to the next ``fit`` with the same optimizer.
         shuffle : bool
-            Reshuffle the examples before every epoch (from the model's seed).
+            A new order every epoch, drawn from the model's seed.
         validation_data : (X_val, y_val) or None
-            Evaluated after every epoch: ``val_loss``, ``val_accuracy``.
         verbose : 0, 1 or 2
-            0 silent, 1 a progress bar over epochs (on a terminal), 2 a line per epoch.
-        callbacks : list of Callback
+        callbacks : list of Callback (``EarlyStopping`` works as with Sequential)
 
         Returns
         -------
         History
-            ``history.history`` maps "loss", "accuracy" (and "val_loss",
-            "val_accuracy") to per-epoch lists. The loss is the mean data loss
-            over the epoch's examples (weight decay not included), measured
-            during training, with dropout on.
+            Per epoch: "loss" (mean batch loss over the examples, dropout on),
+            "accuracy" (when the output is (n, K) scores and y labels), and
+            "val_loss"/"val_accuracy" with validation data.
 
         Raises
         ------
         TrainingDivergedError
-            When a batch loss is NaN or inf; the weights of the last finite
-            epoch are restored first.
+            When a batch loss is NaN or inf; the weights from the start of the
+            epoch are put back.
         """
-        X = check_X(X, self.n_features, self.dtype)
-        labels = check_labels(y, X.shape[0], self.n_outputs)
-        epochs = check_positive_int("epochs", epochs)
-        batch_size = check_positive_int("batch_size", batch_size)
-        shuffle = check_bool("shuffle", shuffle)
-        if (isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral)
-                or verbose not in (0, 1, 2)):
-            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
-        optimizer = SGD(lr=0.1) if optimizer is None else optimizer
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"optimizer must be an Optimizer (SGD, Adagrad, Adam), got "
-                            f"{optimizer!r}")
-        val = None
+        inputs = _as_inputs(X, self.dtype, "X")
+        fn, threshold, named = _loss(loss)
+        targets = _as_targets(y, inputs[0].shape[0], named, "y")
+        epochs, batch_size, shuffle, verbose, optimizer, callbacks = check_fit_arguments(
+            epochs, batch_size, shuffle, verbose, optimizer, callbacks)
+        validation_data = check_validation_pair(validation_data)
+        params = self.parameters()
+        if not params:
+            raise ValueError(f"{type(self).__name__} has no parameters: assign its layers "
+                             f"or Tensors as attributes")
+        for i, p in enumerate(params):
+            if p.data.dtype != self.dtype or not p.data.flags.c_contiguous:
+                raise ValueError(f"parameter {i} (shape {p.data.shape}) must be a C-contiguous "
+                                 f"{self.dtype} array, got {p.data.dtype}")
+        validate = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a pair (X_val, y_val), got "
-                                 f"{type(validation_data).__name__}")
-            X_val = check_X(validation_data[0], self.n_features, self.dtype, name="X_val")
-            val = (X_val, check_labels(validation_data[1], X_val.shape[0], self.n_outputs,
-                                       name="y_val", x_name="X_val"))
-        if callbacks is not None and (isinstance(callbacks, (Callback, str))
-                                      or not hasattr(callbacks, "__iter__")):
-            got = (f"a single {type(callbacks).__name__} (wrap it in a list)"
-                   if isinstance(callbacks, Callback) else repr(callbacks))
-            raise TypeError(f"callbacks must be a list of Callback objects, got {got}")
-        callbacks = [] if callbacks is None else list(callbacks)
-        for i, cb in enumerate(callbacks):
-            if not isinstance(cb, Callback):
-                raise TypeError(f"callbacks[{i}] must be a Callback, got {cb!r}")
+            validate = lambda: self.evaluate(*validation_data, loss=loss)   # noqa: E731
+        rng = Rng(fit_seed(self._fit_seq))
+        self._draw_masks_from(rng)
+        self.train()
+        runner = GraphEpochs(self, inputs, targets, fn, threshold, batch_size, shuffle,
+                             optimizer, rng)
+        return TrainingLoop(self, optimizer, epochs, callbacks, verbose, validate).fit(runner)
 
-        n = X.shape[0]
-        rows = min(batch_size, n)
-        steps_per_epoch = -(-n // batch_size)
-        net = self._compiled_net(rows, optimizer, self._train_seq)
-        schedule = optimizer.schedule
-        tau = schedule.tau(steps_per_epoch)
+    def _draw_masks_from(self, rng):
+        """Make ``rng`` the model's mask stream: the Dropout layers that drew
+        from the old one draw from it."""
+        for layer in self.layers():
+            if isinstance(layer, Dropout) and layer.rng is self.rng:
+                layer.rng = rng
+        self.__dict__["rng"] = rng
 
-        history = History()
-        all_callbacks = [history] + callbacks
-        if verbose:
-            all_callbacks.append(ProgressLogger(epochs, verbose))
-        for cb in all_callbacks:
-            cb.set_model(self)
-        self.history = history
-        self.stop_training = False
-        for cb in all_callbacks:
-            cb.on_train_begin({})
-        for epoch in range(epochs):
-            for cb in all_callbacks:
-                cb.on_epoch_begin(epoch, {})
-            snapshot = self.get_weights()
-            loss_sum, correct, seen, failed = net.train_epoch(
-                X, labels, shuffle, schedule.base_rate(optimizer.lr, optimizer.epoch), tau)
-            optimizer.t = net.steps
-            optimizer.epoch += 1
-            if failed >= 0:
-                self.set_weights(snapshot)
-                raise TrainingDivergedError(
-                    f"the loss became NaN or inf at epoch {epoch} (0-based), step {failed} of "
-                    f"{steps_per_epoch}; the weights from the end of the last finite epoch "
-                    f"were restored. Try a smaller learning rate (lr={optimizer.lr}).")
-            # An update can overflow the weights while every loss stayed finite
-            # (the epoch's last step, or saturated sigmoids): checking once per
-            # epoch keeps every snapshot finite.
-            if not all(np.isfinite(p).all() for layer in self.dense_layers
-                       for p in (layer.W, layer.b) if p is not None):
-                self.set_weights(snapshot)
-                raise TrainingDivergedError(
-                    f"the weights became NaN or inf during epoch {epoch} (0-based), by step "
-                    f"{steps_per_epoch - 1} of {steps_per_epoch}, although every loss was "
-                    f"finite; the weights from the end of the last finite epoch were "
-                    f"restored. Try a smaller learning rate (lr={optimizer.lr}).")
-            logs = {"loss": loss_sum / seen, "accuracy": correct / seen}
-            if val is not None:
-                val_logs = self._evaluate_arrays(*val)
-                logs["val_loss"] = val_logs["loss"]
-                logs["val_accuracy"] = val_logs["accuracy"]
-            for cb in all_callbacks:
-                cb.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        for cb in all_callbacks:
-            cb.on_train_end({})
-        return history
+    # ------------------------------------------------------------ inference ---
+    def _batched_forward(self, inputs, batch_size):
+        was_training = self.training
+        self.eval()
+        try:
+            with no_grad():
+                n = inputs[0].shape[0]
+                for start in range(0, n, batch_size):
+                    yield start, self.forward(*(Tensor(a[start:start + batch_size])
+                                                for a in inputs))
+        finally:
+            self.train(was_training)
 
-    # ----------------------------------------------------------- inference ---
-    def predict_proba(self, X):
-        """Network outputs for X (n_samples, n_features): shape (n_samples, n_outputs).
+    def predict(self, X, batch_size=256):
+        """The model's outputs for X in eval mode without a graph: an array
+        (n, ...) (the logits for a model trained with a cross-entropy)."""
+        inputs = _as_inputs(X, self.dtype, "X")
+        batch_size = check_positive_int("batch_size", batch_size)
+        return np.concatenate([out.data for _, out in self._batched_forward(inputs, batch_size)])
 
-        With a softmax output these are class probabilities; with one sigmoid
-        unit, p(class 1). Dropout is off (scaled for ``scale="test"``).
-        """
-        X = check_X(X, self.n_features, self.dtype)
-        return self._inference_net().predict(X)
-
-    def predict(self, X):
-        """Predicted class indices, shape (n_samples,) int64: argmax of the
-        outputs, or ``p > 0.5`` for a single output unit."""
-        out = self.predict_proba(X)
-        if out.shape[1] == 1:
-            return (out[:, 0] > 0.5).astype(np.int64)
-        return out.argmax(axis=1)
-
-    def evaluate(self, X, y):
-        """Mean loss and accuracy on (X, y): ``{"loss": float, "accuracy": float}``."""
-        X = check_X(X, self.n_features, self.dtype)
-        return self._evaluate_arrays(X, check_labels(y, X.shape[0], self.n_outputs))
-
-    def _evaluate_arrays(self, X, labels):
-        loss_sum, correct = self._inference_net().evaluate(X, labels)
-        return {"loss": loss_sum / X.shape[0], "accuracy": correct / X.shape[0]}
-
-    def __call__(self, X):
-        """Forward pass: same as ``predict_proba``."""
-        return self.predict_proba(X)
-
-    def gradients(self, X, y):
-        """Batch-mean gradients of the loss on (X, y) without updating (dropout
-        on, weight decay not included).
-
-        Returns
-        -------
-        list of (dW, db)
-            One pair per Dense layer; dW has shape (n_out, n_in), db (n_out,)
-            or None. db is the lecture's delta^(l) averaged over the batch.
-        """
-        X = check_X(X, self.n_features, self.dtype)
-        labels = check_labels(y, X.shape[0], self.n_outputs)
-        # A throwaway optimizer: the net needs one for its gradient buffers; no update is made.
-        net = self._compiled_net(X.shape[0], SGD(lr=1.0), self._aux_seq)
-        net.gradients(X, labels)
-        return [(gW.copy(), None if gb is None else gb.copy())
-                for gW, gb in zip(net.grad_W, net.grad_b)]
-
-    def summary(self):
-        """A table of the layers, their output shapes and parameter counts."""
-        lines = [f"Sequential(loss={self.loss!r}, dtype={self.dtype.name})"]
-        total = 0
-        for layer in self.layers:
-            count = layer.n_params if isinstance(layer, Dense) else 0
-            total += count
-            lines.append(f"  {layer!r:<70} params={count}")
-        lines.append(f"  total params: {total}")
-        return "\n".join(lines)
+    def evaluate(self, X, y, loss="cross_entropy", batch_size=256):
+        """Mean loss (and accuracy) over (X, y) in eval mode:
+        ``{"loss": float, "accuracy": float}``."""
+        inputs = _as_inputs(X, self.dtype, "X")
+        fn, threshold, named = _loss(loss)
+        n = inputs[0].shape[0]
+        targets = _as_targets(y, n, named, "y")
+        batch_size = check_positive_int("batch_size", batch_size)
+        loss_sum, correct, counted = 0.0, 0, True
+        for start, out in self._batched_forward(inputs, batch_size):
+            yb = targets[start:start + batch_size]
+            loss_sum += float(fn(out, yb).data) * yb.shape[0]
+            hits = _correct(out, yb, threshold) if counted else None
+            counted = hits is not None
+            correct += hits or 0
+        logs = {"loss": loss_sum / n}
+        if counted:
+            logs["accuracy"] = correct / n
+        return logs
 
     def __repr__(self):
-        return (f"Sequential({self.layers!r}, loss={self.loss!r}, dtype={self.dtype.name!r})")
+        return f"{type(self).__name__}(params={len(self.parameters())}, dtype={self.dtype.name})"

@@ -17,13 +17,45 @@ write in place also return their output. ``labels`` are int64 class indices.
 import numpy as np
 
 from . import _blas, _kernels
-from .activations import get_activation
-from .losses import (softmax_cross_entropy_reference, sigmoid_binary_cross_entropy_reference,
-                     squared_error_reference)
+from .activations import ACTIVATIONS, get_activation
 
 __all__ = ["NumpyOps", "CompiledOps", "ops", "Rng"]
 
 Rng = _kernels.Rng
+
+
+def targets(labels, n_outputs, dtype):
+    """Target matrix t (n, n_outputs): one-hot rows, or the 0/1 label itself
+    for a single output unit."""
+    labels = np.asarray(labels)
+    if n_outputs == 1:
+        return labels.astype(dtype).reshape(-1, 1)
+    t = np.zeros((labels.shape[0], n_outputs), dtype=dtype)
+    t[np.arange(labels.shape[0]), labels] = 1
+    return t
+
+
+def softmax_cross_entropy_reference(a, labels, scale):
+    """(sum_i logsumexp(a_i) - a_i[c_i], scale * (softmax(a) - onehot))."""
+    top = a.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(a - top).sum(axis=1, keepdims=True)) + top
+    rows = np.arange(a.shape[0])
+    loss = float(np.sum(lse[:, 0] - a[rows, labels]))
+    p = ACTIVATIONS["softmax"].forward(a)
+    return loss, scale * (p - targets(labels, a.shape[1], a.dtype))
+
+
+def sigmoid_binary_cross_entropy_reference(a, labels, scale):
+    """(sum of max(a,0) - a t + log(1 + e^{-|a|}), scale * (sigmoid(a) - t))."""
+    t = targets(labels, a.shape[1], a.dtype)
+    loss = float(np.sum(np.maximum(a, 0) - a * t + np.log1p(np.exp(-np.abs(a)))))
+    return loss, scale * (ACTIVATIONS["sigmoid"].forward(a) - t)
+
+
+def squared_error_reference(y, labels, scale):
+    """(1/2 sum (y - t)^2, scale * (y - t)); the caller applies f'(a)."""
+    diff = y - targets(labels, y.shape[1], y.dtype)
+    return float(0.5 * np.sum(diff.astype(np.float64) ** 2)), scale * diff
 
 
 def _flat(a):

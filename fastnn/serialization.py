@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .layers import Dense, Dropout
-from .model import Sequential
+from .sequential import Sequential
 
 __all__ = ["save", "load", "FORMAT", "VERSION"]
 

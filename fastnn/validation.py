@@ -9,8 +9,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_positive_int", "check_bool", "check_X", "check_labels", "check_dtype",
-           "check_param"]
+__all__ = ["check_positive_int", "check_bool", "check_seed", "check_X", "check_labels",
+           "check_dtype", "check_param"]
 
 DTYPES = ("float32", "float64")
 
@@ -49,6 +49,14 @@ def check_bool(name, value):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {_show(value)}")
     return bool(value)
+
+
+def check_seed(seed):
+    """Return ``seed`` (a non-negative integer or None), or raise ValueError."""
+    if seed is not None and (isinstance(seed, (bool, np.bool_))
+                             or not isinstance(seed, numbers.Integral) or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    return None if seed is None else int(seed)
 
 
 def check_dtype(dtype):

@@ -94,6 +94,44 @@ def test_graph_steps_equal_fast_path_steps(arch, weight_decay, optimizer):
         assert_allclose(got, want, rtol=1e-11, atol=1e-13)
 
 
+class Chain(Model):
+    """A Sequential's layers as a graph model (the last Dense gives logits)."""
+
+    def __init__(self, layers, seed):
+        super().__init__(seed=seed, dtype="float64")
+        self.chain = layers
+
+    def forward(self, x):
+        last = len(self.chain) - 1
+        for i, layer in enumerate(self.chain):
+            x = layer(x) if isinstance(layer, Dropout) else layer(x, logits=i == last)
+        return x
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_model_fit_equals_sequential_fit_with_shuffling_and_dropout(arch, optimizer):
+    """Same seed, same layers: Model.fit (graph) and Sequential.fit (compiled)
+    draw the same order and the same masks, so two shuffled epochs end on the
+    same weights, and a second fit continues alike."""
+    X, y = data(23, 6, 3, seed=8)                     # 23 rows: a last batch of 3
+    fast = Sequential(ARCHITECTURES[arch](), loss="cross_entropy", dtype="float64", seed=11)
+    graph = Chain(ARCHITECTURES[arch](), seed=11)
+    for a, b in zip(fast.get_weights(), graph.get_weights()):
+        assert_array_equal(a, b)                      # the same initialisation
+    opt_fast, opt_graph = OPTIMIZERS[optimizer](0.01), OPTIMIZERS[optimizer](0.01)
+    for _ in range(2):
+        h_fast = fast.fit(X, y, epochs=2, batch_size=4, optimizer=opt_fast, verbose=0)
+        h_graph = graph.fit(X, y, epochs=2, batch_size=4, optimizer=opt_graph)
+        for a, b in zip(fast.get_weights(), graph.get_weights()):
+            assert_allclose(a, b, rtol=1e-11, atol=1e-13)
+        assert_allclose(h_fast.history["loss"], h_graph.history["loss"], rtol=1e-11)
+        assert h_fast.history["accuracy"] == h_graph.history["accuracy"]
+    assert opt_fast.t == opt_graph.t == 24
+    moved = Sequential(ARCHITECTURES[arch](), loss="cross_entropy", dtype="float64", seed=11)
+    assert not np.allclose(moved.get_weights()[0], fast.get_weights()[0])
+
+
 @pytest.mark.parametrize("loss, last", [("binary_cross_entropy", "sigmoid"), ("mse", "tanh"),
                                         ("mse", "softmax")])
 def test_graph_step_equals_fast_path_for_the_other_losses(loss, last):

@@ -19,8 +19,8 @@ from scipy.stats import chi2
 
 from fastnn._kernels import Rng
 from fastnn.activations import ACTIVATIONS, get_activation
-from fastnn.losses import (sigmoid_binary_cross_entropy_reference,
-                           softmax_cross_entropy_reference, squared_error_reference, targets)
+from fastnn.ops import (sigmoid_binary_cross_entropy_reference,
+                        softmax_cross_entropy_reference, squared_error_reference, targets)
 from fastnn.ops import CompiledOps, NumpyOps
 
 REFERENCE, COMPILED = NumpyOps(), CompiledOps()

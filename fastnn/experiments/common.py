@@ -37,7 +37,8 @@ from .. import __version__
 from ..callbacks import Callback
 from ..datasets import load_fashion_mnist, load_mnist
 from ..layers import Dense, Dropout
-from ..model import Sequential, TrainingDivergedError
+from ..sequential import Sequential
+from ..training import TrainingDivergedError
 from ..validation import check_positive_int
 from . import plotting
 

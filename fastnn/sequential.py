@@ -1,0 +1,322 @@
+"""``Sequential``: a chain of Dense/Dropout layers with fit / predict / evaluate.
+
+``fit`` validates and converts the data once, builds a ``CompiledNet``
+(csrc/_train.pyx) that allocates every buffer once, then runs each epoch as one
+compiled call without the GIL. Python is re-entered only between epochs, for
+callbacks, progress and validation.
+"""
+
+import numpy as np
+
+from . import blas_threads
+from ._train import CompiledNet, MAX_LAYERS
+from .activations import get_activation
+from .layers import Dense, Dropout, Layer
+from .losses import get_loss
+from .optimizers import SGD
+from .training import (EpochRunner, EpochStats, TrainingDivergedError, TrainingLoop,
+                       check_fit_arguments, check_validation_pair, fit_seed)
+from .validation import check_X, check_dtype, check_labels, check_param, check_seed
+
+__all__ = ["Sequential", "TrainingDivergedError"]
+
+# Rows per compiled call when predicting or evaluating: large enough for
+# efficient GEMMs, small enough to keep the activations in cache.
+INFERENCE_ROWS = 256
+
+
+class CompiledEpochs(EpochRunner):
+    """The fast path's epoch runner: each epoch is one nogil call of a
+    ``CompiledNet`` built once per fit over the layers' own arrays."""
+
+    def __init__(self, model, X, labels, batch_size, shuffle, optimizer):
+        self.X, self.labels, self.shuffle, self.optimizer = X, labels, shuffle, optimizer
+        self.steps_per_epoch = -(-X.shape[0] // batch_size)
+        self.net = model._compiled_net(min(batch_size, X.shape[0]), optimizer,
+                                       model._train_seq)
+        self.tau = optimizer.schedule.tau(self.steps_per_epoch)
+
+    def run_epoch(self, epoch):
+        optimizer = self.optimizer
+        loss_sum, correct, seen, failed = self.net.train_epoch(
+            self.X, self.labels, self.shuffle,
+            optimizer.schedule.base_rate(optimizer.lr, optimizer.epoch), self.tau)
+        optimizer.t = self.net.steps
+        return EpochStats(loss_sum, seen, correct, failed)
+
+
+class Sequential:
+    """A feed-forward network: Dense layers, optionally with Dropout between them.
+
+    Parameters
+    ----------
+    layers : list of Dense and Dropout
+        In order from input to output. Sizes must chain (``n_out`` of one Dense
+        equals ``n_in`` of the next). A Dropout applies to the input of the Dense
+        that follows it (so it may come first, for input dropout, but not last).
+    loss : "cross_entropy", "binary_cross_entropy" or "mse"
+        Averaged over the examples of a batch (see ``fastnn.losses``).
+        "cross_entropy" needs a softmax output layer, "binary_cross_entropy" a
+        sigmoid one.
+    dtype : "float32" or "float64"
+        Every parameter, buffer and computation follows it.
+    seed : int or None
+        Seeds weight initialisation, shuffling and dropout masks. The same seed
+        gives bitwise the same run on the same machine and BLAS (results may
+        differ in the last bits across BLAS builds or thread counts, which
+        change the order of floating-point sums). None draws fresh OS
+        entropy; ``model.seed`` then tells what was drawn.
+
+    Examples
+    --------
+    >>> model = Sequential([Dense(784, 30, "sigmoid"), Dense(30, 10, "softmax")], seed=0)
+    >>> history = model.fit(X, y, epochs=1, batch_size=10, optimizer=SGD(lr=0.1))
+    >>> model.evaluate(X_test, y_test)["accuracy"]
+    """
+
+    def __init__(self, layers, loss="cross_entropy", dtype="float32", seed=None):
+        self.layers = self._check_layers(layers)
+        self.dense_layers = [layer for layer in self.layers if isinstance(layer, Dense)]
+        self.loss = get_loss(loss).name
+        self._check_output(self.dense_layers[-1])
+        self.dtype = check_dtype(dtype)
+        seq = np.random.SeedSequence(check_seed(seed))
+        self.seed = seq.entropy
+        # Independent streams: initialisation, training (shuffles, dropout masks
+        # of each fit), and gradients() (so inspecting gradients never changes
+        # what the next fit does).
+        init_seq, self._train_seq, self._aux_seq = seq.spawn(3)
+        init_rng = np.random.default_rng(init_seq)
+        for layer in self.dense_layers:
+            layer.initialize(init_rng, self.dtype)
+        self.stop_training = False
+        self.history = None
+        self._inference = None
+
+    # ------------------------------------------------------------ checks ---
+    @staticmethod
+    def _check_layers(layers):
+        if isinstance(layers, Layer) or not hasattr(layers, "__iter__"):
+            raise TypeError(f"layers must be a list of Dense/Dropout layers, got {layers!r}")
+        layers = list(layers)
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, (Dense, Dropout)):
+                raise TypeError(f"layers[{i}] must be a Dense or Dropout layer, got {layer!r}")
+        dense = [layer for layer in layers if isinstance(layer, Dense)]
+        if not dense:
+            raise ValueError(f"layers must contain at least one Dense layer, got {layers!r}")
+        if len(dense) > MAX_LAYERS:
+            raise ValueError(f"at most {MAX_LAYERS} Dense layers are supported, got {len(dense)}")
+        if len({id(layer) for layer in dense}) != len(dense):
+            raise ValueError("the same Dense layer appears twice in layers; create one per "
+                             "position (weight sharing needs the graph API)")
+        if isinstance(layers[-1], Dropout):
+            raise ValueError(f"the last layer must be Dense, got {layers[-1]!r}")
+        for i in range(1, len(layers)):
+            if isinstance(layers[i], Dropout) and isinstance(layers[i - 1], Dropout):
+                raise ValueError(f"layers[{i - 1}] and layers[{i}] are consecutive Dropout "
+                                 f"layers; merge them into one")
+        for a, b in zip(dense, dense[1:]):
+            if a.n_out != b.n_in:
+                raise ValueError(f"layer sizes do not chain: {a!r} outputs {a.n_out} units "
+                                 f"but the next Dense {b!r} expects n_in={b.n_in}")
+        return layers
+
+    def _check_output(self, last):
+        wanted = get_loss(self.loss).output_activation
+        if wanted is not None and last.activation != wanted:
+            raise ValueError(f"loss={self.loss!r} needs the last Dense layer to have "
+                             f"activation={wanted!r}, got activation={last.activation!r}")
+        if self.loss == "cross_entropy" and last.n_out < 2:
+            raise ValueError("loss='cross_entropy' needs at least 2 output units; for a "
+                             "single unit use activation='sigmoid' with "
+                             "loss='binary_cross_entropy' (logistic regression)")
+
+    # ------------------------------------------------------ shapes, weights ---
+    @property
+    def n_features(self):
+        return self.dense_layers[0].n_in
+
+    @property
+    def n_outputs(self):
+        return self.dense_layers[-1].n_out
+
+    def get_weights(self):
+        """Copies of every parameter: [W1, b1, W2, b2, ...] (b omitted when bias=False)."""
+        out = []
+        for layer in self.dense_layers:
+            out.append(layer.W.copy())
+            if layer.b is not None:
+                out.append(layer.b.copy())
+        return out
+
+    def set_weights(self, weights):
+        """Copy ``weights`` (as returned by ``get_weights``) into the layers, in place."""
+        if isinstance(weights, np.ndarray) or not hasattr(weights, "__iter__"):
+            raise TypeError(f"weights must be a list of arrays [W1, b1, W2, b2, ...], got "
+                            f"{type(weights).__name__}")
+        weights = list(weights)
+        targets = [p for layer in self.dense_layers
+                   for p in ((layer.W, layer.b) if layer.b is not None else (layer.W,))]
+        if len(weights) != len(targets):
+            raise ValueError(f"weights must hold {len(targets)} arrays, got {len(weights)}")
+        # Check every array before copying any, so a bad list changes nothing.
+        checked = [check_param(f"weights[{i}]", value, target.shape, target.dtype)
+                   for i, (value, target) in enumerate(zip(weights, targets))]
+        for value, target in zip(checked, targets):
+            target[...] = value
+
+    def _plans(self, optimizer=None):
+        """Per-Dense-layer dicts for CompiledNet (dropout folded into the next Dense)."""
+        plans, dropout = [], None
+        for layer in self.layers:
+            if isinstance(layer, Dropout):
+                dropout = layer
+                continue
+            if layer.dtype != self.dtype:
+                raise ValueError(f"{layer!r} holds {layer.dtype} parameters but the model is "
+                                 f"{self.dtype}; it was re-initialised by another model?")
+            plan = {"W": layer.W, "b": layer.b,
+                    "activation": get_activation(layer.activation).code}
+            if dropout is not None and dropout.p > 0:
+                plan.update(drop_p=dropout.p, drop_keep=dropout.keep_value,
+                            drop_test=dropout.test_factor)
+            if optimizer is not None:
+                plan["state_W"] = optimizer.state(layer.W)
+                if layer.b is not None:
+                    plan["state_b"] = optimizer.state(layer.b)
+            plans.append(plan)
+            dropout = None
+        return plans
+
+    def _compiled_net(self, rows, optimizer=None, seed_seq=None):
+        """A CompiledNet over the layers' arrays for batches of up to ``rows``;
+        with an optimizer it can train, seeded from the next child of ``seed_seq``."""
+        seed = 0 if seed_seq is None else fit_seed(seed_seq)
+        return CompiledNet(self._plans(optimizer), self.dtype, rows, get_loss(self.loss).code,
+                           None if optimizer is None else optimizer.config(), seed,
+                           blas_threads.policy())
+
+    def _inference_net(self):
+        # The compiled net points into the layers' arrays: rebuild it when a
+        # layer now holds other arrays (re-initialised by another model).
+        arrays = tuple(a for layer in self.dense_layers for a in (layer.W, layer.b))
+        if self._inference is None or any(a is not b for a, b in zip(arrays, self._inference[0])):
+            self._inference = arrays, self._compiled_net(INFERENCE_ROWS)
+        return self._inference[1]
+
+    # --------------------------------------------------------------- fit ---
+    def fit(self, X, y, epochs=1, batch_size=32, optimizer=None, shuffle=True,
+            validation_data=None, verbose=1, callbacks=None):
+        """Train with mini-batch gradient descent.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+            Converted once to a C-contiguous array of the model's dtype.
+        y : array-like, shape (n_samples,) of int labels, or (n_samples, n_outputs) one-hot
+        epochs : int > 0
+        batch_size : int > 0
+            The gradient of a batch is the mean of its examples' gradients;
+            without shuffling the last batch may be smaller.
+        optimizer : Optimizer, default ``SGD(lr=0.1)``
+            Its state (momentum, Adam moments, update count) carries over to the
+            next ``fit`` call with the same optimizer.
+        shuffle : bool
+            Reshuffle the examples before every epoch (from the model's seed).
+        validation_data : (X_val, y_val) or None
+            Evaluated after every epoch: ``val_loss``, ``val_accuracy``.
+        verbose : 0, 1 or 2
+            0 silent, 1 a progress bar over epochs (on a terminal), 2 a line per epoch.
+        callbacks : list of Callback
+
+        Returns
+        -------
+        History
+            ``history.history`` maps "loss", "accuracy" (and "val_loss",
+            "val_accuracy") to per-epoch lists. The loss is the mean data loss
+            over the epoch's examples (weight decay not included), measured
+            during training, with dropout on.
+
+        Raises
+        ------
+        TrainingDivergedError
+            When a batch loss is NaN or inf; the weights of the last finite
+            epoch are restored first.
+        """
+        X = check_X(X, self.n_features, self.dtype)
+        labels = check_labels(y, X.shape[0], self.n_outputs)
+        epochs, batch_size, shuffle, verbose, optimizer, callbacks = check_fit_arguments(
+            epochs, batch_size, shuffle, verbose, optimizer, callbacks)
+        validate = None
+        validation_data = check_validation_pair(validation_data)
+        if validation_data is not None:
+            X_val = check_X(validation_data[0], self.n_features, self.dtype, name="X_val")
+            labels_val = check_labels(validation_data[1], X_val.shape[0], self.n_outputs,
+                                      name="y_val", x_name="X_val")
+            validate = lambda: self._evaluate_arrays(X_val, labels_val)   # noqa: E731
+        runner = CompiledEpochs(self, X, labels, batch_size, shuffle, optimizer)
+        return TrainingLoop(self, optimizer, epochs, callbacks, verbose, validate).fit(runner)
+
+    # ----------------------------------------------------------- inference ---
+    def predict_proba(self, X):
+        """Network outputs for X (n_samples, n_features): shape (n_samples, n_outputs).
+
+        With a softmax output these are class probabilities; with one sigmoid
+        unit, p(class 1). Dropout is off (scaled for ``scale="test"``).
+        """
+        X = check_X(X, self.n_features, self.dtype)
+        return self._inference_net().predict(X)
+
+    def predict(self, X):
+        """Predicted class indices, shape (n_samples,) int64: argmax of the
+        outputs, or ``p > 0.5`` for a single output unit."""
+        out = self.predict_proba(X)
+        if out.shape[1] == 1:
+            return (out[:, 0] > 0.5).astype(np.int64)
+        return out.argmax(axis=1)
+
+    def evaluate(self, X, y):
+        """Mean loss and accuracy on (X, y): ``{"loss": float, "accuracy": float}``."""
+        X = check_X(X, self.n_features, self.dtype)
+        return self._evaluate_arrays(X, check_labels(y, X.shape[0], self.n_outputs))
+
+    def _evaluate_arrays(self, X, labels):
+        loss_sum, correct = self._inference_net().evaluate(X, labels)
+        return {"loss": loss_sum / X.shape[0], "accuracy": correct / X.shape[0]}
+
+    def __call__(self, X):
+        """Forward pass: same as ``predict_proba``."""
+        return self.predict_proba(X)
+
+    def gradients(self, X, y):
+        """Batch-mean gradients of the loss on (X, y) without updating (dropout
+        on, weight decay not included).
+
+        Returns
+        -------
+        list of (dW, db)
+            One pair per Dense layer; dW has shape (n_out, n_in), db (n_out,)
+            or None. db is the lecture's delta^(l) averaged over the batch.
+        """
+        X = check_X(X, self.n_features, self.dtype)
+        labels = check_labels(y, X.shape[0], self.n_outputs)
+        # A throwaway optimizer: the net needs one for its gradient buffers; no update is made.
+        net = self._compiled_net(X.shape[0], SGD(lr=1.0), self._aux_seq)
+        net.gradients(X, labels)
+        return [(gW.copy(), None if gb is None else gb.copy())
+                for gW, gb in zip(net.grad_W, net.grad_b)]
+
+    def summary(self):
+        """A table of the layers, their output shapes and parameter counts."""
+        lines = [f"Sequential(loss={self.loss!r}, dtype={self.dtype.name})"]
+        total = 0
+        for layer in self.layers:
+            count = layer.n_params if isinstance(layer, Dense) else 0
+            total += count
+            lines.append(f"  {layer!r:<70} params={count}")
+        lines.append(f"  total params: {total}")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return (f"Sequential({self.layers!r}, loss={self.loss!r}, dtype={self.dtype.name!r})")
