@@ -28,7 +28,7 @@ from libc.string cimport memcpy
 
 from blas cimport gemm
 from kernels cimport (
-    ACT_IDENTITY, LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY, LOSS_MSE,
+    LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY, LOSS_MSE, OPT_SGD, OPT_ADAGRAD, OPT_ADAM,
     add_bias, add_column_sums, activation_forward, activation_backward, softmax_cross_entropy,
     sigmoid_binary_cross_entropy, squared_error, count_correct, dropout_mask,
     multiply, sgd_update, adagrad_update, adam_update)
@@ -39,15 +39,8 @@ from threads cimport ThreadPolicy, set_threads_fn, use_threads_for, restore_thre
 cdef enum:
     _MAX_LAYERS = 64
 
-# Optimizer codes (fastnn/optimizers.py maps classes to these).
-cdef enum:
-    _OPT_SGD = 0
-    _OPT_ADAGRAD = 1
-    _OPT_ADAM = 2
-
-# The same constants for Python.
+# The same constant for Python.
 MAX_LAYERS = _MAX_LAYERS
-OPT_SGD, OPT_ADAGRAD, OPT_ADAM = _OPT_SGD, _OPT_ADAGRAD, _OPT_ADAM
 
 
 cdef struct LayerPlan:
@@ -154,12 +147,12 @@ cdef void _backward(floating lr, Py_ssize_t rows, LayerPlan* plans, int n_layers
     cdef LayerPlan* prev
     cdef floating wd = <floating>cfg.weight_decay
     cdef Py_ssize_t n_w
-    cdef bint folded = cfg.update and cfg.optimizer == _OPT_SGD and cfg.momentum == 0
+    cdef bint folded = cfg.update and cfg.optimizer == OPT_SGD and cfg.momentum == 0
     cdef floating bc1 = 1, bc2 = 1
     cdef double work
     if cfg.update:
         cfg.t += 1
-        if cfg.optimizer == _OPT_ADAM:
+        if cfg.optimizer == OPT_ADAM:
             bc1 = <floating>(1 - cfg.beta1 ** cfg.t)
             bc2 = <floating>(1 - cfg.beta2 ** cfg.t)
     for l in range(n_layers - 1, -1, -1):
@@ -194,13 +187,13 @@ cdef void _backward(floating lr, Py_ssize_t rows, LayerPlan* plans, int n_layers
         if not cfg.update:
             continue
         n_w = p.n_out * p.n_in
-        if cfg.optimizer == _OPT_SGD:
+        if cfg.optimizer == OPT_SGD:
             sgd_update(<floating*>p.W, <floating*>p.gW, <floating*>p.sW1, n_w, lr,
                        <floating>cfg.momentum, cfg.nesterov, wd)
             if p.has_bias:
                 sgd_update(<floating*>p.b, <floating*>p.gb, <floating*>p.sb1, p.n_out, lr,
                            <floating>cfg.momentum, cfg.nesterov, <floating>0)
-        elif cfg.optimizer == _OPT_ADAGRAD:
+        elif cfg.optimizer == OPT_ADAGRAD:
             adagrad_update(<floating*>p.W, <floating*>p.gW, <floating*>p.sW1, n_w, lr,
                            <floating>cfg.eps, wd)
             if p.has_bias:

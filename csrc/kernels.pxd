@@ -16,7 +16,11 @@ from libc.stdint cimport int64_t
 from rng cimport RngState, rng_uniform
 
 
-# Activation codes (fastnn/activations.py maps names to these).
+# Every integer code of the compiled core is defined here, once; fastnn._kernels
+# exports them to Python as name -> code mappings (ACTIVATION_CODES, LOSS_CODES,
+# OPTIMIZER_CODES), which the Python tables read.
+
+# Activation codes.
 cdef enum:
     ACT_IDENTITY = 0
     ACT_SIGMOID = 1
@@ -24,11 +28,17 @@ cdef enum:
     ACT_RELU = 3
     ACT_SOFTMAX = 4
 
-# Loss codes (fastnn/losses.py maps names to these).
+# Loss codes.
 cdef enum:
     LOSS_CROSS_ENTROPY = 0
     LOSS_BINARY_CROSS_ENTROPY = 1
     LOSS_MSE = 2
+
+# Optimizer (update rule) codes, for the update kernels at the end of this file.
+cdef enum:
+    OPT_SGD = 0
+    OPT_ADAGRAD = 1
+    OPT_ADAM = 2
 
 
 cdef extern from *:

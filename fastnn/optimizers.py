@@ -37,13 +37,12 @@ import numbers
 
 import numpy as np
 
-# The compiled loop's optimizer codes, defined once in csrc/_train.pyx.
-from ._train import OPT_ADAGRAD, OPT_ADAM, OPT_SGD
+# The compiled update rules' codes, defined once in csrc/kernels.pxd.
+from ._kernels import OPTIMIZER_CODES
 from .ops import ops as default_ops
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "Adam", "Schedule", "Constant",
+__all__ = ["Optimizer", "SGD", "Adagrad", "Adam", "OPTIMIZERS", "Schedule", "Constant",
            "InverseTimeDecay", "StepDecay", "get_schedule"]
-
 
 
 def _check_real(name, value, low=None, high=None, low_open=False, high_open=True):
@@ -193,7 +192,7 @@ class SGD(Optimizer):
     schedule : None, "constant", "inverse_time", "step" or a Schedule
     """
 
-    code = OPT_SGD
+    code = OPTIMIZER_CODES["sgd"]
 
     def __init__(self, lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
@@ -226,7 +225,7 @@ class Adagrad(Optimizer):
     schedule : as for SGD
     """
 
-    code = OPT_ADAGRAD
+    code = OPTIMIZER_CODES["adagrad"]
 
     def __init__(self, lr=0.01, eps=1e-10, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
@@ -254,7 +253,7 @@ class Adam(Optimizer):
     schedule : as for SGD
     """
 
-    code = OPT_ADAM
+    code = OPTIMIZER_CODES["adam"]
 
     def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  schedule=None):
@@ -280,3 +279,7 @@ class Adam(Optimizer):
 
     def _repr_args(self):
         return {"lr": self.lr, "betas": self.betas, "eps": self.eps, **super()._repr_args()}
+
+
+#: The optimizers by name (the command line's choices), keyed like OPTIMIZER_CODES.
+OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "adam": Adam}
