@@ -143,9 +143,16 @@ class Optimizer:
         self._state = {}
 
     def config(self):
-        """Hyper-parameters for the compiled loop (csrc/_train.pyx)."""
+        """Settings for the compiled loop (csrc/_train.pyx.tp): what every rule
+        shares (``code``, ``lr``, ``weight_decay``, ``t``) and ``hyper``, the
+        rule's own hyper-parameters in the order of ``apply_update`` in
+        csrc/kernels.pxd."""
         return {"code": self.code, "lr": self.lr, "weight_decay": self.weight_decay,
-                "t": self.t}
+                "t": self.t, "hyper": self.hyper()}
+
+    def hyper(self):
+        """The rule's hyper-parameter block, a tuple of floats."""
+        raise NotImplementedError
 
     def step(self, params, epoch=0, steps_per_epoch=1, ops=default_ops):
         """One update of ``params``, a list of ``(value, grad, is_weight)``
@@ -203,8 +210,9 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
         self.nesterov = bool(nesterov)
 
-    def config(self):
-        return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
+    def hyper(self):
+        """(momentum, nesterov as 0.0 or 1.0)."""
+        return (self.momentum, float(self.nesterov))
 
     def _update(self, ops, value, grad, state, lr, wd):
         ops.sgd_update(value, grad, state[0], lr, self.momentum, self.nesterov, wd)
@@ -231,8 +239,9 @@ class Adagrad(Optimizer):
         super().__init__(lr, weight_decay, schedule)
         self.eps = _check_real("eps", eps, low=0, low_open=True, high=None)
 
-    def config(self):
-        return {**super().config(), "eps": self.eps}
+    def hyper(self):
+        """(eps,)."""
+        return (self.eps,)
 
     def _update(self, ops, value, grad, state, lr, wd):
         ops.adagrad_update(value, grad, state[0], lr, self.eps, wd)
@@ -266,9 +275,9 @@ class Adam(Optimizer):
                       _check_real("betas[1]", beta2, low=0, high=1))
         self.eps = _check_real("eps", eps, low=0, low_open=True, high=None)
 
-    def config(self):
-        return {**super().config(), "beta1": self.betas[0], "beta2": self.betas[1],
-                "eps": self.eps}
+    def hyper(self):
+        """(beta1, beta2, eps)."""
+        return (*self.betas, self.eps)
 
     def _new_state(self, value):
         return [np.zeros_like(value), np.zeros_like(value)]

@@ -23,6 +23,7 @@ from fastnn.activations import ACTIVATIONS, get_activation
 from fastnn.losses import (sigmoid_binary_cross_entropy_reference,
                            softmax_cross_entropy_reference, squared_error_reference, targets)
 from fastnn.ops import CompiledOps, NumpyOps
+from fastnn.optimizers import SGD
 
 REFERENCE, COMPILED = NumpyOps(), CompiledOps()
 ACTIVATION_NAMES = ["identity", "sigmoid", "tanh", "relu", "softmax"]
@@ -460,8 +461,8 @@ def test_shuffle_gives_the_order_of_a_compiled_epoch(seed):
     W = np.zeros((1, n))
     layer = {"W": W, "b": None, "activation": ACTIVATION_CODES["identity"],
              "state_W": [np.zeros_like(W)]}
-    net = CompiledNet([layer], np.float64, 1, LOSS_CODES["mse"],
-                      {"code": OPTIMIZER_CODES["sgd"], "lr": 1.0, "t": 0}, seed=seed)
+    net = CompiledNet([layer], np.float64, 1, LOSS_CODES["mse"], SGD(lr=1.0).config(),
+                      seed=seed)
     net.train_epoch(np.eye(n), np.ones(n, dtype=np.int64), True, 1.0, 1.0)
     position = np.rint(1 / W[0] - 1).astype(np.int64)
     np.testing.assert_array_equal(np.sort(position), np.arange(n))
