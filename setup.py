@@ -2,6 +2,10 @@
 
 Cython directives live here, in one place. ``FASTNN_DEBUG=1`` at build time turns
 bounds checks, wraparound and initialisation checks back on for a debug run.
+
+A template ``csrc/X.pyx.tp`` (Tempita, which ships with Cython) is rendered to
+``csrc/X.pyx`` first, whenever the template is newer; the rendered file is
+generated (git-ignored), the template is the source.
 """
 
 import os
@@ -9,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from Cython.Build import cythonize
+from Cython.Tempita import sub
 from setuptools import Extension, setup
 
 DEBUG = os.environ.get("FASTNN_DEBUG", "0") not in ("", "0")
@@ -26,6 +31,20 @@ DIRECTIVES = {
 # selects (sigmoid, clamps) and square roots: fastnn never reads floating-point
 # exception flags or errno. NaN and inf still behave as IEEE says.
 COMPILE_ARGS = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math", "-fno-math-errno"]
+
+
+
+def render_templates(folder="csrc"):
+    """Render every folder/*.tp next to itself, without the .tp suffix."""
+    for template in sorted(Path(folder).glob("*.tp")):
+        target = template.with_suffix("")
+        if DEBUG or not target.exists() or target.stat().st_mtime < template.stat().st_mtime:
+            text = sub(template.read_text(), name=template.name)
+            header = f"# Generated from {template.name} by setup.py: edit the template.\n"
+            target.write_text(header + text)
+
+
+render_templates()
 
 extensions = [
     Extension(

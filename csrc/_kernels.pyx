@@ -11,7 +11,17 @@ from cython cimport floating
 from libc.stdint cimport int64_t, uint64_t
 
 cimport kernels
+from kernels cimport (
+    ACT_IDENTITY, ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_SOFTMAX,
+    LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY, LOSS_MSE, OPT_SGD, OPT_ADAGRAD, OPT_ADAM)
 from rng cimport RngState, rng_seed, rng_uniform, rng_shuffle
+
+# The codes of csrc/kernels.pxd, by name: the only source of these integers in Python.
+ACTIVATION_CODES = {"identity": ACT_IDENTITY, "sigmoid": ACT_SIGMOID, "tanh": ACT_TANH,
+                    "relu": ACT_RELU, "softmax": ACT_SOFTMAX}
+LOSS_CODES = {"cross_entropy": LOSS_CROSS_ENTROPY,
+              "binary_cross_entropy": LOSS_BINARY_CROSS_ENTROPY, "mse": LOSS_MSE}
+OPTIMIZER_CODES = {"sgd": OPT_SGD, "adagrad": OPT_ADAGRAD, "adam": OPT_ADAM}
 
 
 def bias_add(floating[:, ::1] Y, const floating[::1] b):

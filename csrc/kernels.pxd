@@ -16,7 +16,11 @@ from libc.stdint cimport int64_t
 from rng cimport RngState, rng_uniform
 
 
-# Activation codes (fastnn/activations.py maps names to these).
+# Every integer code of the compiled core is defined here, once; fastnn._kernels
+# exports them to Python as name -> code mappings (ACTIVATION_CODES, LOSS_CODES,
+# OPTIMIZER_CODES), which the Python tables read.
+
+# Activation codes.
 cdef enum:
     ACT_IDENTITY = 0
     ACT_SIGMOID = 1
@@ -24,11 +28,19 @@ cdef enum:
     ACT_RELU = 3
     ACT_SOFTMAX = 4
 
-# Loss codes (fastnn/losses.py maps names to these).
+# Loss codes.
 cdef enum:
     LOSS_CROSS_ENTROPY = 0
     LOSS_BINARY_CROSS_ENTROPY = 1
     LOSS_MSE = 2
+
+# Optimizer (update rule) codes, for apply_update at the end of this file, and
+# the size of the hyper-parameter block every rule reads its own values from.
+cdef enum:
+    OPT_SGD = 0
+    OPT_ADAGRAD = 1
+    OPT_ADAM = 2
+    HYPER_SIZE = 4
 
 
 cdef extern from *:
@@ -397,3 +409,31 @@ cdef inline void adam_update(floating* W, const floating* G, floating* M, floati
         M[i] = beta1 * M[i] + (1 - beta1) * g
         V[i] = beta2 * V[i] + (1 - beta2) * g * g
         W[i] -= step * M[i] / (_sqrt(V[i]) / root_bc2 + eps)
+
+
+cdef inline void apply_update(int rule, const double* hyper, long long t, floating* W,
+                              const floating* G, floating* S1, floating* S2, Py_ssize_t n,
+                              floating lr, floating weight_decay) noexcept nogil:
+    """One step of update rule ``rule`` on the n parameters W from their
+    gradient G, with state arrays S1, S2 and the rule's block ``hyper``:
+
+    ========== ============================== ==============================
+    rule       hyper                          state
+    ========== ============================== ==============================
+    OPT_SGD    (momentum, nesterov as 0 or 1) S1 = velocity (unused, may be
+                                              NULL, when momentum is 0)
+    OPT_ADAGRAD (eps,)                        S1 = sum of squared gradients
+    OPT_ADAM   (beta1, beta2, eps)            S1 = m, S2 = v; t >= 1 is this
+                                              step's number (bias correction)
+    ========== ============================== ==============================
+
+    Entries of hyper past a rule's own are unused (fastnn/optimizers.py,
+    ``Optimizer.config``, fills the block)."""
+    if rule == OPT_SGD:
+        sgd_update(W, G, S1, n, lr, <floating>hyper[0], hyper[1] != 0, weight_decay)
+    elif rule == OPT_ADAGRAD:
+        adagrad_update(W, G, S1, n, lr, <floating>hyper[0], weight_decay)
+    elif rule == OPT_ADAM:
+        adam_update(W, G, S1, S2, n, lr, <floating>hyper[0], <floating>hyper[1],
+                    <floating>hyper[2], <floating>(1 - hyper[0] ** t),
+                    <floating>(1 - hyper[1] ** t), weight_decay)

@@ -37,13 +37,12 @@ import numbers
 
 import numpy as np
 
-# The compiled loop's optimizer codes, defined once in csrc/_train.pyx.
-from ._train import OPT_ADAGRAD, OPT_ADAM, OPT_SGD
+# The compiled update rules' codes, defined once in csrc/kernels.pxd.
+from ._kernels import OPTIMIZER_CODES
 from .ops import ops as default_ops
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "Adam", "Schedule", "Constant",
+__all__ = ["Optimizer", "SGD", "Adagrad", "Adam", "OPTIMIZERS", "Schedule", "Constant",
            "InverseTimeDecay", "StepDecay", "get_schedule"]
-
 
 
 def _check_real(name, value, low=None, high=None, low_open=False, high_open=True):
@@ -144,9 +143,16 @@ class Optimizer:
         self._state = {}
 
     def config(self):
-        """Hyper-parameters for the compiled loop (csrc/_train.pyx)."""
+        """Settings for the compiled loop (csrc/_train.pyx.tp): what every rule
+        shares (``code``, ``lr``, ``weight_decay``, ``t``) and ``hyper``, the
+        rule's own hyper-parameters in the order of ``apply_update`` in
+        csrc/kernels.pxd."""
         return {"code": self.code, "lr": self.lr, "weight_decay": self.weight_decay,
-                "t": self.t}
+                "t": self.t, "hyper": self.hyper()}
+
+    def hyper(self):
+        """The rule's hyper-parameter block, a tuple of floats."""
+        raise NotImplementedError
 
     def step(self, params, epoch=0, steps_per_epoch=1, ops=default_ops):
         """One update of ``params``, a list of ``(value, grad, is_weight)``
@@ -193,7 +199,7 @@ class SGD(Optimizer):
     schedule : None, "constant", "inverse_time", "step" or a Schedule
     """
 
-    code = OPT_SGD
+    code = OPTIMIZER_CODES["sgd"]
 
     def __init__(self, lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
@@ -204,8 +210,9 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
         self.nesterov = bool(nesterov)
 
-    def config(self):
-        return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
+    def hyper(self):
+        """(momentum, nesterov as 0.0 or 1.0)."""
+        return (self.momentum, float(self.nesterov))
 
     def _update(self, ops, value, grad, state, lr, wd):
         ops.sgd_update(value, grad, state[0], lr, self.momentum, self.nesterov, wd)
@@ -226,14 +233,15 @@ class Adagrad(Optimizer):
     schedule : as for SGD
     """
 
-    code = OPT_ADAGRAD
+    code = OPTIMIZER_CODES["adagrad"]
 
     def __init__(self, lr=0.01, eps=1e-10, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
         self.eps = _check_real("eps", eps, low=0, low_open=True, high=None)
 
-    def config(self):
-        return {**super().config(), "eps": self.eps}
+    def hyper(self):
+        """(eps,)."""
+        return (self.eps,)
 
     def _update(self, ops, value, grad, state, lr, wd):
         ops.adagrad_update(value, grad, state[0], lr, self.eps, wd)
@@ -254,7 +262,7 @@ class Adam(Optimizer):
     schedule : as for SGD
     """
 
-    code = OPT_ADAM
+    code = OPTIMIZER_CODES["adam"]
 
     def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  schedule=None):
@@ -267,9 +275,9 @@ class Adam(Optimizer):
                       _check_real("betas[1]", beta2, low=0, high=1))
         self.eps = _check_real("eps", eps, low=0, low_open=True, high=None)
 
-    def config(self):
-        return {**super().config(), "beta1": self.betas[0], "beta2": self.betas[1],
-                "eps": self.eps}
+    def hyper(self):
+        """(beta1, beta2, eps)."""
+        return (*self.betas, self.eps)
 
     def _new_state(self, value):
         return [np.zeros_like(value), np.zeros_like(value)]
@@ -280,3 +288,7 @@ class Adam(Optimizer):
 
     def _repr_args(self):
         return {"lr": self.lr, "betas": self.betas, "eps": self.eps, **super()._repr_args()}
+
+
+#: The optimizers by name (the command line's choices), keyed like OPTIMIZER_CODES.
+OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "adam": Adam}

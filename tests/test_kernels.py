@@ -17,11 +17,13 @@ import pytest
 from scipy.special import expit
 from scipy.stats import chi2
 
-from fastnn._kernels import Rng
+from fastnn._kernels import ACTIVATION_CODES, LOSS_CODES, OPTIMIZER_CODES, Rng
+from fastnn._train import CompiledNet
 from fastnn.activations import ACTIVATIONS, get_activation
 from fastnn.ops import (sigmoid_binary_cross_entropy_reference,
                         softmax_cross_entropy_reference, squared_error_reference, targets)
 from fastnn.ops import CompiledOps, NumpyOps
+from fastnn.optimizers import SGD
 
 REFERENCE, COMPILED = NumpyOps(), CompiledOps()
 ACTIVATION_NAMES = ["identity", "sigmoid", "tanh", "relu", "softmax"]
@@ -41,8 +43,8 @@ def logits(dtype, seed=0, rows=7, cols=5):
 
 def test_activation_table_is_complete_and_codes_match_the_kernels():
     assert sorted(ACTIVATIONS) == sorted(ACTIVATION_NAMES)
-    assert {name: ACTIVATIONS[name].code for name in ACTIVATION_NAMES} == {
-        "identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "softmax": 4}
+    assert sorted(ACTIVATION_CODES) == sorted(ACTIVATION_NAMES)
+    assert {name: ACTIVATIONS[name].code for name in ACTIVATION_NAMES} == ACTIVATION_CODES
     assert get_activation(None) is ACTIVATIONS["identity"]
     with pytest.raises(ValueError, match="'swish'"):
         get_activation("swish")
@@ -438,6 +440,36 @@ def test_shuffle_is_a_deterministic_permutation():
         tiny = np.arange(n, dtype=np.int64)
         Rng(5).shuffle(tiny)
         np.testing.assert_array_equal(tiny, np.arange(n))
+
+
+def test_code_mappings_are_distinct_per_concept():
+    for codes in (ACTIVATION_CODES, LOSS_CODES, OPTIMIZER_CODES):
+        assert len(set(codes.values())) == len(codes)
+        assert all(isinstance(code, int) for code in codes.values())
+    assert sorted(LOSS_CODES) == ["binary_cross_entropy", "cross_entropy", "mse"]
+    assert sorted(OPTIMIZER_CODES) == ["adagrad", "adam", "sgd"]
+
+
+@pytest.mark.parametrize("seed", [0, 17, 2**63 + 5])
+def test_shuffle_gives_the_order_of_a_compiled_epoch(seed):
+    # A probe network that writes down when it saw each example: one identity
+    # unit with weights w (n,) = 0, inputs the one-hot rows of I (n x n), targets
+    # 1, squared error, batch 1, plain SGD with eta_t = 1 / (1 + t). Step t on
+    # row k touches only w[k]: y = 0, delta = -1, so w[k] becomes eta_t exactly,
+    # and t = 1 / w[k] - 1 is the position of row k in the epoch's order.
+    n = 50
+    W = np.zeros((1, n))
+    layer = {"W": W, "b": None, "activation": ACTIVATION_CODES["identity"],
+             "state_W": [np.zeros_like(W)]}
+    net = CompiledNet([layer], np.float64, 1, LOSS_CODES["mse"], SGD(lr=1.0).config(),
+                      seed=seed)
+    net.train_epoch(np.eye(n), np.ones(n, dtype=np.int64), True, 1.0, 1.0)
+    position = np.rint(1 / W[0] - 1).astype(np.int64)
+    np.testing.assert_array_equal(np.sort(position), np.arange(n))
+    order = np.arange(n, dtype=np.int64)
+    Rng(seed).shuffle(order)
+    np.testing.assert_array_equal(order[position], np.arange(n))
+    assert not np.array_equal(order, np.arange(n))
 
 
 def test_shuffle_is_uniform():
