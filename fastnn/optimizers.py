@@ -41,8 +41,8 @@ import numpy as np
 from ._kernels import OPTIMIZER_CODES
 from .ops import ops as default_ops
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "Adam", "OPTIMIZERS", "Schedule", "Constant",
-           "InverseTimeDecay", "StepDecay", "get_schedule"]
+__all__ = ["Optimizer", "SGD", "Adagrad", "Adam", "OPTIMIZERS", "SCHEDULES", "Schedule",
+           "Constant", "InverseTimeDecay", "StepDecay", "get_schedule"]
 
 
 def _check_real(name, value, low=None, high=None, low_open=False, high_open=True):
@@ -113,16 +113,18 @@ class StepDecay(Schedule):
         return f"StepDecay(step_size={self.step_size}, gamma={self.gamma})"
 
 
-_SCHEDULES = {None: Constant, "constant": Constant, "inverse_time": InverseTimeDecay,
-              "step": StepDecay}
+#: Schedule names (the string forms of ``schedule=``; None means "constant").
+SCHEDULES = {"constant": Constant, "inverse_time": InverseTimeDecay, "step": StepDecay}
 
 
 def get_schedule(schedule):
     """A Schedule from None, a name, or a Schedule instance."""
     if isinstance(schedule, Schedule):
         return schedule
-    if (schedule is None or isinstance(schedule, str)) and schedule in _SCHEDULES:
-        return _SCHEDULES[schedule]()
+    if schedule is None:
+        return Constant()
+    if isinstance(schedule, str) and schedule in SCHEDULES:
+        return SCHEDULES[schedule]()
     raise ValueError("schedule must be None, 'constant', 'inverse_time', 'step' or a "
                      f"Schedule instance, got {schedule!r}")
 

@@ -18,7 +18,7 @@ from .training import (EpochRunner, EpochStats, TrainingDivergedError, TrainingL
                        check_fit_arguments, check_validation_pair, fit_seed)
 from .validation import check_X, check_dtype, check_labels, check_param, check_seed
 
-__all__ = ["Sequential", "TrainingDivergedError"]
+__all__ = ["Sequential"]
 
 # Rows per compiled call when predicting or evaluating: large enough for
 # efficient GEMMs, small enough to keep the activations in cache.
