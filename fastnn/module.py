@@ -31,13 +31,14 @@ import numbers
 
 import numpy as np
 
-from . import functions as F
+from . import functional as F
 from ._kernels import Rng
+from .autograd import grad, no_grad
 from .callbacks import Callback, History, ProgressLogger
-from .graph import Tensor, grad, no_grad
 from .layers import Dense, Dropout
 from .model import TrainingDivergedError
 from .optimizers import SGD, Optimizer
+from .tensor import Tensor
 from .validation import check_bool, check_dtype, check_positive_int
 
 __all__ = ["Model", "train_step", "LOSS_FUNCTIONS"]
