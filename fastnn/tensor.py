@@ -233,8 +233,9 @@ class Tensor:
         """The axes reversed (the transpose of a matrix)."""
         return Transpose.apply(self, None)
 
-    def expand(self, *shape):
-        """Broadcast to ``shape`` as NumPy would (the gradient is summed back)."""
+    def broadcast_to(self, *shape):
+        """Broadcast to ``shape`` as NumPy does (a read-only view; the gradient
+        is summed back over the broadcast axes)."""
         return BroadcastTo.apply(self, _shape(shape))
 
     def __getitem__(self, key):

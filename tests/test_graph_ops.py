@@ -164,6 +164,21 @@ def test_transpose_and_reshape():
     check_gradients(lambda t: t.reshape(3, 8).T, x)
 
 
+@pytest.mark.parametrize("shape, target", [((4,), (3, 4)), ((3, 1), (3, 4)), ((), (2, 3)),
+                                           ((2, 1, 4), (5, 2, 3, 4)), ((3, 4), (3, 4))],
+                         ids=str)
+def test_broadcast_to(shape, target):
+    """Broadcasting is an op of its own; its backward sums over the new axes."""
+    x = rand(*shape)
+    check_gradients(lambda t: fastnn.functional.broadcast_to(t, target), x)
+    check_gradients(lambda t: t.broadcast_to(*target) * 1.5, x)
+
+
+def test_broadcast_to_rejects_an_impossible_shape():
+    with pytest.raises(ValueError, match=r"shape \(3,\) cannot be broadcast to \(2, 4\)"):
+        Tensor(np.ones(3), requires_grad=True).broadcast_to(2, 4)
+
+
 def test_indexing_and_gather():
     x = rand(5, 4)
     rows = np.array([3, 0, 3, 1])                  # repeated row: gradients add up

@@ -32,17 +32,17 @@ def binary(fn, a, b):
     kind_a, kind_b = type(a), type(b)
     if kind_a is float or kind_a is int or kind_b is float or kind_b is int:
         return fn.apply(a, b)
-    shape_a = a.data.shape if isinstance(a, Tensor) else a.shape
-    shape_b = b.data.shape if isinstance(b, Tensor) else b.shape
-    if shape_a != shape_b:
+    data_a = a.data if isinstance(a, Tensor) else a
+    data_b = b.data if isinstance(b, Tensor) else b
+    if data_a.shape != data_b.shape:
         try:
-            shape = np.broadcast_shapes(shape_a, shape_b)
+            shape = np.broadcast(data_a, data_b).shape     # (np.broadcast_shapes is slower)
         except ValueError:
-            raise ValueError(f"{fn.__name__.lower()}: shapes {shape_a} and {shape_b} cannot be "
-                             f"broadcast together") from None
-        if shape_a != shape and isinstance(a, Tensor) and a.requires_grad:
+            raise ValueError(f"{fn.__name__.lower()}: shapes {data_a.shape} and "
+                             f"{data_b.shape} cannot be broadcast together") from None
+        if data_a.shape != shape and isinstance(a, Tensor) and a.requires_grad:
             a = BroadcastTo.apply(a, shape)
-        if shape_b != shape and isinstance(b, Tensor) and b.requires_grad:
+        if data_b.shape != shape and isinstance(b, Tensor) and b.requires_grad:
             b = BroadcastTo.apply(b, shape)
     return fn.apply(a, b)
 

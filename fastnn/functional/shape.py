@@ -170,8 +170,8 @@ class Concatenate(Function):
 # ------------------------------------------------------------ functional API ---
 
 def broadcast_to(x, *shape):
-    """x broadcast to ``shape`` as NumPy does (``t.expand(...)``); the gradient
-    is summed back over the broadcast axes."""
+    """x broadcast to ``shape`` as NumPy does (``t.broadcast_to(...)``), a
+    read-only view; the gradient is summed back over the broadcast axes."""
     return BroadcastTo.apply(as_tensor(x), shape_argument(shape))
 
 
