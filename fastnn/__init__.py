@@ -15,10 +15,11 @@ from .losses import LOSSES
 from .sequential import Sequential
 from .training import TrainingDivergedError
 from .optimizers import SGD, Adagrad, Adam, InverseTimeDecay, StepDecay
-from .graph import Context, Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad
-from .functions import (activation, binary_cross_entropy, concatenate, cross_entropy, dropout,
-                        exp, linear, log, log_softmax, matmul, maximum, mean, mse, relu, reshape,
-                        sigmoid, softmax, sum, tanh, transpose)
+from .tensor import Tensor
+from .autograd import Context, Function, enable_grad, grad, is_grad_enabled, no_grad
+from .functional import (activation, binary_cross_entropy, concatenate, cross_entropy, dropout,
+                         exp, linear, log, log_softmax, matmul, maximum, mean, mse, relu,
+                         reshape, sigmoid, softmax, sum, tanh, transpose)
 from .model import Model, train_step
 from .ops import Rng
 
@@ -31,7 +32,7 @@ __all__ = [
     "Dense", "Dropout", "Sequential", "TrainingDivergedError",
     "SGD", "Adagrad", "Adam", "InverseTimeDecay", "StepDecay",
     "Callback", "EarlyStopping", "History",
-    # computation graph (fastnn.graph, fastnn.functions, fastnn.model)
+    # computation graph (fastnn.tensor, fastnn.autograd, fastnn.functional, fastnn.model)
     "Tensor", "Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "grad",
     "activation", "binary_cross_entropy", "concatenate", "cross_entropy", "dropout", "exp",
     "linear", "log", "log_softmax", "matmul", "maximum", "mean", "mse", "relu", "reshape",

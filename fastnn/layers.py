@@ -16,9 +16,9 @@ import numbers
 
 import numpy as np
 
-from . import functions as F
+from . import functional as F
 from .activations import get_activation
-from .graph import Tensor
+from .tensor import Tensor
 from .initializers import get_initializer, initialize
 from .ops import ops
 from .validation import check_param, check_positive_int
@@ -224,7 +224,7 @@ class Dropout(Layer):
         """
         if isinstance(X, Tensor):
             if self.training and self.p > 0 and self.rng is None:
-                self.rng = F._rng(None)
+                self.rng = F.as_rng(None)
             return F.dropout(X, self.p, self.training, self.rng, self.scale)
         X = np.asarray(X)
         return X * X.dtype.type(self.test_factor) if self.test_factor != 1 else X

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from ._kernels import LOSS_CODES
-from .functions import binary_cross_entropy, cross_entropy, mse
+from .functional import binary_cross_entropy, cross_entropy, mse
 
 __all__ = ["Loss", "LOSSES", "get_loss"]
 

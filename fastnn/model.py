@@ -30,11 +30,12 @@ import math
 
 import numpy as np
 
-from ._kernels import Rng
-from .graph import Tensor, grad, no_grad
+from .autograd import grad, no_grad
 from .layers import Dense, Dropout
 from .losses import LOSSES, get_loss
+from .ops import Rng
 from .optimizers import Optimizer
+from .tensor import Tensor
 from .training import (EpochRunner, EpochStats, TrainingLoop, check_fit_arguments,
                        check_validation_pair, fit_seed)
 from .validation import check_bool, check_dtype, check_positive_int, check_seed

@@ -16,6 +16,7 @@ from numpy.testing import assert_allclose
 
 import fastnn
 from fastnn import Function, SGD, Tensor, grad, no_grad
+from fastnn.functional import BroadcastTo
 
 
 def leaf(*shape, seed=0, dtype=np.float64):
@@ -243,6 +244,43 @@ def test_no_grad_builds_no_graph():
 def test_ops_on_constants_build_no_graph():
     y = fastnn.relu(Tensor(np.ones(3))) + 1.0
     assert not y.requires_grad and y.grad_fn is None
+
+
+def test_binary_ops_record_a_broadcast_only_when_shapes_differ():
+    """Same shapes (the common path): the op's node alone, its inputs the
+    operands. Different shapes: the operand that needs a gradient goes through
+    a BroadcastTo node first; a constant is left to NumPy."""
+    a, b, bias = leaf(3, 4, seed=1), leaf(3, 4, seed=2), leaf(4, seed=3)
+    for z in (a + b, a * b, a - b, a / b, fastnn.maximum(a, b)):
+        assert z.grad_fn.inputs[0] is a and z.grad_fn.inputs[1] is b
+    assert (a * 2.0).grad_fn.inputs[0] is a
+    x, y = (a + bias).grad_fn.inputs
+    assert x is a and y.grad_fn.fn is BroadcastTo and y.grad_fn.inputs[0] is bias
+    x, y = (bias * a).grad_fn.inputs
+    assert x.grad_fn.fn is BroadcastTo and y is a
+    constant = a + np.ones((2, 3, 4))
+    x, y = constant.grad_fn.inputs
+    assert x.grad_fn.fn is BroadcastTo and x.shape == (2, 3, 4) and type(y) is np.ndarray
+    assert (a + np.ones(4)).grad_fn.inputs[0] is a
+
+
+def test_graph_modules_speak_only_the_ops_vocabulary():
+    """tensor, autograd and the primitives import no compiled module directly:
+    the kernels are reached through ``fastnn.ops`` (NumPy reference or compiled)."""
+    import ast
+    import pathlib
+    root = pathlib.Path(fastnn.__file__).parent
+    files = [root / "tensor.py", root / "autograd.py", *sorted((root / "functional").glob("*.py"))]
+    assert len(files) > 4
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [alias.name for alias in node.names]
+            assert not any(n.split(".")[-1] in ("_kernels", "_blas", "_train") for n in names), \
+                f"{path.name} imports {names}"
 
 
 # ------------------------------------------------------- custom functions ---

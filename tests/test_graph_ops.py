@@ -164,6 +164,21 @@ def test_transpose_and_reshape():
     check_gradients(lambda t: t.reshape(3, 8).T, x)
 
 
+@pytest.mark.parametrize("shape, target", [((4,), (3, 4)), ((3, 1), (3, 4)), ((), (2, 3)),
+                                           ((2, 1, 4), (5, 2, 3, 4)), ((3, 4), (3, 4))],
+                         ids=str)
+def test_broadcast_to(shape, target):
+    """Broadcasting is an op of its own; its backward sums over the new axes."""
+    x = rand(*shape)
+    check_gradients(lambda t: fastnn.functional.broadcast_to(t, target), x)
+    check_gradients(lambda t: t.broadcast_to(*target) * 1.5, x)
+
+
+def test_broadcast_to_rejects_an_impossible_shape():
+    with pytest.raises(ValueError, match=r"shape \(3,\) cannot be broadcast to \(2, 4\)"):
+        Tensor(np.ones(3), requires_grad=True).broadcast_to(2, 4)
+
+
 def test_indexing_and_gather():
     x = rand(5, 4)
     rows = np.array([3, 0, 3, 1])                  # repeated row: gradients add up
@@ -382,7 +397,7 @@ def test_graph_ops_run_on_both_ops_implementations(ops_impl, monkeypatch):
     """The graph speaks the ops vocabulary: on the NumPy reference (the
     specification) and on the compiled kernels it gives the same values and
     gradients."""
-    import fastnn.functions
+    import fastnn.functional as functional
     rng = np.random.default_rng(11)
     X, labels = rng.normal(size=(6, 5)), rng.integers(0, 3, size=6)
     arrays = [rng.normal(size=(4, 5)), rng.normal(size=4), rng.normal(size=(3, 4)),
@@ -397,6 +412,9 @@ def test_graph_ops_run_on_both_ops_implementations(ops_impl, monkeypatch):
         return [loss.data] + grad(loss, params)
 
     expected = run()
-    monkeypatch.setattr(fastnn.functions, "ops", ops_impl)
+    patched = [m for m in vars(functional).values() if hasattr(m, "ops")]
+    assert {m.__name__ for m in patched} == {"fastnn.functional.nn", "fastnn.functional.loss"}
+    for module in patched:
+        monkeypatch.setattr(module, "ops", ops_impl)
     for got, want in zip(run(), expected):
         assert_allclose(got, want, rtol=1e-12, atol=1e-14)

@@ -1,0 +1,207 @@
+"""Shape primitives: broadcasting, reductions, reshapes, indexing, joining.
+
+All NumPy (no compiled kernel moves data around). ``g`` is dl/dz for the
+output z; every backward returns dl/dinput shaped like that input.
+
+``BroadcastTo`` is NumPy broadcasting as an op of its own (tinygrad's
+``expand``): the elementwise binary ops apply it to an operand whose shape
+differs from the result's, so its backward, a sum over the broadcast axes, is
+the only place where a gradient is un-broadcast.
+"""
+
+import numpy as np
+
+from ..autograd import Function
+from ..tensor import Tensor, as_tensor
+
+__all__ = ["BroadcastTo", "Sum", "Mean", "Transpose", "Reshape", "Index", "Concatenate",
+           "broadcast_to", "sum", "mean", "transpose", "reshape", "concatenate"]
+
+
+def axis_argument(axis):
+    """An ``axis`` argument as NumPy takes it (a list becomes a tuple)."""
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def shape_argument(args):
+    """The shape from ``f(2, 3)`` or ``f((2, 3))`` (``args`` = the * arguments)."""
+    if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
+        return tuple(args[0])
+    return args
+
+
+class BroadcastTo(Function):
+    """z = x broadcast to ``shape`` (new leading axes, axes of length 1
+    repeated); dx = g summed over those axes."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        try:
+            out = np.broadcast_to(x, shape)
+        except ValueError:
+            raise ValueError(f"broadcast_to: shape {x.shape} cannot be broadcast to "
+                             f"{tuple(shape)}") from None
+        ctx.saved_tensors = (x.shape,)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, = ctx.saved_tensors
+        lead = g.ndim - len(shape)
+        if lead:
+            g = g.sum(axis=tuple(range(lead)))
+        axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+        if axes:
+            g = g.sum(axis=axes, keepdims=True)
+        return g, None
+
+
+class Sum(Function):
+    """z = sum of x over ``axis`` (all axes for None); dx = g broadcast back."""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        ctx.saved_tensors = (x.shape, axis, keepdims)
+        return x.sum(axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, axis, keepdims = ctx.saved_tensors
+        if axis is not None and not keepdims:
+            g = np.expand_dims(g, axis)
+        return np.broadcast_to(g, shape), None, None
+
+
+class Mean(Function):
+    """z = mean of x over ``axis``; dx = g / n broadcast back (n values averaged)."""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        out = x.mean(axis=axis, keepdims=keepdims)
+        count = x.size // max(out.size, 1)
+        ctx.saved_tensors = (x.shape, axis, keepdims, count)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, axis, keepdims, count = ctx.saved_tensors
+        if axis is not None and not keepdims:
+            g = np.expand_dims(g, axis)
+        return np.broadcast_to(g / count, shape), None, None
+
+
+class Transpose(Function):
+    """z = x with axes permuted (reversed for None); dx = g permuted back."""
+
+    @staticmethod
+    def forward(ctx, x, axes):
+        ctx.saved_tensors = (axes,)
+        return np.transpose(x, axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        axes, = ctx.saved_tensors
+        return np.transpose(g, None if axes is None else np.argsort(axes)), None
+
+
+class Reshape(Function):
+    """z = x reshaped; dx = g reshaped back."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.saved_tensors = (x.shape,)
+        return x.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.saved_tensors[0]), None
+
+
+class Index(Function):
+    """z = x[key] (slices, integers, integer arrays: row indexing and gather);
+    dx = zeros with g scattered back (summed where an index repeats)."""
+
+    @staticmethod
+    def forward(ctx, x, key):
+        ctx.saved_tensors = (x.shape, x.dtype, key)
+        return x[key]
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, dtype, key = ctx.saved_tensors
+        out = np.zeros(shape, dtype=dtype)
+        if _basic_index(key):
+            out[key] = g                      # no index can repeat
+        else:
+            np.add.at(out, key, g)
+        return out, None
+
+
+def _basic_index(key):
+    """True for ints, slices, None and Ellipsis (and tuples of them)."""
+    items = key if type(key) is tuple else (key,)
+    for k in items:
+        if not (k is None or k is Ellipsis or type(k) is slice
+                or isinstance(k, (int, np.integer)) and not isinstance(k, bool)):
+            return False
+    return True
+
+
+class Concatenate(Function):
+    """z = [x_1, ..., x_k] joined along ``axis``; dx_i = the matching slice of g.
+    Called as ``Concatenate.apply(axis, *xs)``."""
+
+    @staticmethod
+    def forward(ctx, axis, *xs):
+        try:
+            out = np.concatenate(xs, axis=axis)
+        except ValueError:
+            raise ValueError(f"concatenate: shapes {[x.shape for x in xs]} do not match "
+                             f"outside axis {axis}") from None
+        ctx.saved_tensors = (axis, np.cumsum([x.shape[axis] for x in xs])[:-1])
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        axis, splits = ctx.saved_tensors
+        return (None, *np.split(g, splits, axis=axis))
+
+
+# ------------------------------------------------------------ functional API ---
+
+def broadcast_to(x, *shape):
+    """x broadcast to ``shape`` as NumPy does (``t.broadcast_to(...)``), a
+    read-only view; the gradient is summed back over the broadcast axes."""
+    return BroadcastTo.apply(as_tensor(x), shape_argument(shape))
+
+
+def sum(x, axis=None, keepdims=False):      # noqa: A001 (shadows the builtin on purpose)
+    """Sum over ``axis`` (int, tuple or None for all)."""
+    return Sum.apply(as_tensor(x), axis_argument(axis), keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    """Mean over ``axis`` (int, tuple or None for all)."""
+    return Mean.apply(as_tensor(x), axis_argument(axis), keepdims)
+
+
+def transpose(x, axes=None):
+    """Permute the axes (reverse them for None); ``t.T`` for 2-D."""
+    return Transpose.apply(as_tensor(x), None if axes is None else tuple(axes))
+
+
+def reshape(x, *shape):
+    """Same values in a new shape (``reshape(t, 2, 3)`` or ``reshape(t, (2, 3))``)."""
+    return Reshape.apply(as_tensor(x), shape_argument(shape))
+
+
+def concatenate(tensors, axis=0):
+    """Join a sequence of Tensors along ``axis`` (one dtype)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("concatenate needs at least one tensor, got an empty sequence")
+    dtypes = {t.data.dtype if isinstance(t, Tensor) else np.asarray(t).dtype for t in tensors}
+    if len(dtypes) > 1:
+        raise TypeError(f"concatenate: tensors have dtypes {sorted(map(str, dtypes))}; "
+                        f"convert them to one")
+    return Concatenate.apply(axis, *tensors)
