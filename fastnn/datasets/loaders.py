@@ -231,7 +231,8 @@ def load_mnist(path=None, split="train_val_test", dtype="float32", normalize=Tru
 
 
 @_loader_doc("fashion-mnist", "Fashion-MNIST (Zalando clothing)",
-             intro="\n    The class names of the labels 0..9 are in :data:`FASHION_MNIST_CLASSES`.\n",
+             intro="\n    The class names of the labels 0..9 are in\n"
+                   "    :data:`FASHION_MNIST_CLASSES`.\n",
              system_note=" (Debian's ``dataset-fashion-mnist`` package)")
 def load_fashion_mnist(path=None, split="train_val_test", dtype="float32", normalize=True,
                        download=True):

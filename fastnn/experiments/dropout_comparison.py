@@ -98,8 +98,8 @@ def plot(record, out):
                  label=f"{name}: validation")
         loss.plot(range(len(r["val_loss_curve"])), r["val_loss_curve"], color=line.get_color(),
                   label=name)
-    plotting.accuracy_ylim(acc, [r[k] for r in rows for k in ("train_accuracy_curve",
-                                                      "val_accuracy_curve")])
+    plotting.accuracy_ylim(acc, [r[k] for r in rows
+                                 for k in ("train_accuracy_curve", "val_accuracy_curve")])
     acc.set_xlabel("epoch")
     acc.set_ylabel("accuracy, dropout off (%)")
     acc.set_title("training (solid) and validation (dashed) accuracy", fontsize=10)

@@ -110,8 +110,8 @@ def plot(record, out):
         line, = curves.plot(range(len(train)), train, label=f"{r['lmbda']:g}")
         val = plotting.to_percent(r["val_accuracy_curve"])
         curves.plot(range(len(val)), val, linestyle="--", color=line.get_color())
-    plotting.accuracy_ylim(curves, [r[k] for r in rows for k in ("train_accuracy_curve",
-                                                         "val_accuracy_curve")])
+    plotting.accuracy_ylim(curves, [r[k] for r in rows
+                                    for k in ("train_accuracy_curve", "val_accuracy_curve")])
     curves.set_xlabel("epoch")
     curves.set_ylabel("accuracy (%)")
     curves.set_title("training (solid) and validation (dashed)", fontsize=10)
