@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from workloads import (BATCHES, NETS, ROOT, blas_libraries, fastnn_blas, gemm_calls,
-                       gemm_flops, load_data)  # first: puts the checkout on sys.path
+from workloads import (BATCHES, NETS, ROOT, blas_libraries, fastnn_blas, fastnn_home,
+                       gemm_calls, gemm_flops, load_data)  # first: the checkout's in-place build
 
 HERE = Path(__file__).resolve().parent
 IMPLS = ("fastnn", "torch", "sklearn", "numpy")
@@ -41,7 +41,9 @@ def parse_args(argv=None):
                         "big = 784-1024-1024-10 relu")
     p.add_argument("--batches", nargs="+", type=int, default=list(BATCHES))
     p.add_argument("--peers", nargs="*", default=["torch", "sklearn", "numpy"],
-                   choices=["torch", "sklearn", "numpy"], help="peers to compare against")
+                   choices=["torch", "sklearn", "numpy"],
+                   help="peers to compare against (only these are imported, also in the "
+                        "import and memory sections)")
     p.add_argument("--f64-batches", nargs="*", type=int, default=[128, 512],
                    help="batch sizes of the float64 rows of the big network (none: skip)")
     p.add_argument("--threads", type=int, default=None,
@@ -268,28 +270,28 @@ def _calibrate_predict(fn, X, batch, settings):
 
 # ------------------------------------------------------------ import time ---
 
-_IMPORT = ("import sys, time; sys.path.insert(0, sys.argv[1]); t = time.perf_counter(); "
+_IMPORT = ("import sys, time; sys.path[0] = sys.argv[1]; t = time.perf_counter(); "
            "import {mod}; print(time.perf_counter() - t)")
 
 
-def import_section(args, missing, out):
+def import_section(args, peers, missing, out):
     out()
     runs = 5 if args.quick else 9
     out(f"IMPORT TIME: fresh interpreter, median of {runs} (min-max), interleaved")
     mods = [("fastnn", "fastnn"), ("numpy", "numpy")]
-    if "torch" not in missing:
+    if "torch" in peers and "torch" not in missing:
         mods.append(("torch", "torch"))
-    if "sklearn" not in missing:
+    if "sklearn" in peers and "sklearn" not in missing:
         mods.append(("sklearn", "sklearn.neural_network"))
     times = {name: [] for name, _ in mods}
     errors = {}
+    home = fastnn_home()
     for _ in range(runs):
         for name, mod in mods:
             if name in errors:
                 continue
             # The child imports the fastnn this process uses (in place or
             # installed), from a neutral directory.
-            home = str(Path(sys.modules["fastnn"].__file__).resolve().parent.parent)
             proc = subprocess.run([sys.executable, "-c", _IMPORT.format(mod=mod), home],
                                   capture_output=True, text=True, cwd=tempfile.gettempdir())
             if proc.returncode != 0:
@@ -441,11 +443,11 @@ def main(argv=None):
 
     blas = fastnn_blas()
     from trainers import missing_peers
-    missing = missing_peers()
     peers = list(args.peers)
+    missing = missing_peers(peers)
     threads = args.threads or (blas["num_threads"] if blas else None)
     limiter = None
-    if "torch" not in missing and threads:
+    if "torch" in peers and "torch" not in missing and threads:
         import torch
         torch.set_num_threads(threads)
     if args.threads is not None:
@@ -457,8 +459,11 @@ def main(argv=None):
     if threads is None:
         threads = "?"
 
-    X, y, source = load_data(args.data, "float32")
-    X64 = X.astype(np.float64) if "big" in args.nets and args.f64_batches else None
+    X = y = X64 = None
+    source = "not loaded (no section that needs it runs)"
+    if not {"train", "predict", "memory"} <= set(args.skip):
+        X, y, source = load_data(args.data, "float32")
+        X64 = X.astype(np.float64) if "big" in args.nets and args.f64_batches else None
 
     import fastnn
     versions = {"python": platform.python_version(), "numpy": np.__version__,
@@ -466,7 +471,7 @@ def main(argv=None):
     import scipy
     versions["scipy"] = scipy.__version__
     for name, mod in (("torch", "torch"), ("sklearn", "sklearn")):
-        if name not in missing:
+        if name in peers and name not in missing:
             versions[name] = __import__(mod).__version__
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
@@ -524,7 +529,7 @@ def main(argv=None):
     if "predict" not in args.skip:
         record["prediction"] = predict_section(args, settings, X, y, peers, missing, out)
     if "import" not in args.skip:
-        record["import"] = import_section(args, missing, out)
+        record["import"] = import_section(args, peers, missing, out)
     if "memory" not in args.skip:
         record["memory"] = memory_section(args, peers, missing, threads,
                                           source.startswith("RANDOM"), out)

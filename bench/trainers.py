@@ -34,10 +34,14 @@ __all__ = ["FastnnTrainer", "TorchTrainer", "SklearnTrainer", "NumpyTrainer", "B
 PEERS = ("torch", "sklearn", "numpy")
 
 
-def missing_peers():
-    """{peer: reason} for the peers that cannot be imported."""
+def missing_peers(peers=PEERS):
+    """{peer: reason} for those of ``peers`` that cannot be imported (numpy,
+    which fastnn needs, never is). Only these are imported: torch and
+    scikit-learn take seconds."""
     missing = {}
     for name, module in (("torch", "torch"), ("sklearn", "sklearn.neural_network")):
+        if name not in peers:
+            continue
         try:
             importlib.import_module(module)
         except Exception as exc:  # an ImportError, or a broken install

@@ -19,7 +19,7 @@ if IN_PLACE and str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 __all__ = ["NetSpec", "NETS", "BATCHES", "N_CLASSES", "load_data", "blas_libraries",
-           "fastnn_blas", "gemm_calls", "gemm_flops"]
+           "fastnn_home", "fastnn_blas", "gemm_calls", "gemm_flops"]
 
 N_CLASSES = 10
 BATCHES = (1, 10, 32, 128, 512)
@@ -106,9 +106,21 @@ def blas_libraries():
     return threadpool_info()
 
 
+def fastnn_home():
+    """The directory holding the ``fastnn`` package this process imports: the
+    checkout when it holds an in-place build (see ``IN_PLACE``), else where
+    pip installed it. A child interpreter given it first on ``sys.path``
+    imports the same fastnn."""
+    import fastnn
+    return str(Path(fastnn.__file__).resolve().parent.parent)
+
+
+# sys.path[0] of ``python -c`` is the current directory; it is replaced by the
+# home of the parent's fastnn, so that a child started in a checkout without an
+# in-place build imports the installed fastnn, not the uncompiled source tree.
 _DETECT = """
 import json, sys
-sys.path.insert(0, sys.argv[1])
+sys.path[0] = sys.argv[1]
 import numpy
 from threadpoolctl import threadpool_info
 before = {lib["filepath"] for lib in threadpool_info()}
@@ -128,12 +140,15 @@ def fastnn_blas():
     """
     import json
     import subprocess
+    import tempfile
     import fastnn._blas  # noqa: F401  (loads fastnn's BLAS into this process)
     libs = blas_libraries()
     if libs is None:
         return None
-    out = subprocess.run([sys.executable, "-c", _DETECT, str(ROOT)], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", _DETECT, fastnn_home()], capture_output=True,
+                         text=True, cwd=tempfile.gettempdir())
+    if out.returncode != 0:
+        raise RuntimeError(f"detecting fastnn's BLAS failed in a child interpreter:\n{out.stderr}")
     found = json.loads(out.stdout)
     paths = found["new"] or found["all"][:1]
     for lib in libs:

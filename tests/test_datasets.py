@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from fastnn import datasets
+from fastnn.datasets import downloads, locate
 from fastnn.datasets import (
     DatasetNotFoundError,
     DownloadError,
@@ -43,8 +44,8 @@ from fastnn.datasets import (
 _REAL_DATA_ENV = os.environ.get("FASTNN_DATA", "")
 REAL_DATA = Path(_REAL_DATA_ENV).expanduser().absolute() if _REAL_DATA_ENV else None
 # Module constants as shipped, before any test monkeypatches them.
-SHIPPED_MIRRORS = copy.deepcopy(datasets.MIRRORS)
-SHIPPED_SYSTEM_DIR = datasets.SYSTEM_DATA_DIR
+SHIPPED_MIRRORS = copy.deepcopy(downloads.MIRRORS)
+SHIPPED_SYSTEM_DIR = locate.SYSTEM_DATA_DIR
 
 MNIST_TRAIN_LABEL_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 LABELS = "train-labels-idx1-ubyte.gz"  # the smallest-but-one file, 28881 bytes for MNIST
@@ -207,10 +208,10 @@ def isolated(monkeypatch, tmp_path):
     """No test sees the machine's data dirs, the user's cache, or the network."""
     monkeypatch.delenv("FASTNN_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIR", tmp_path / "usr-share-datasets")
+    monkeypatch.setattr(locate, "SYSTEM_DATA_DIR", tmp_path / "usr-share-datasets")
     dead = closed_port_url()
-    monkeypatch.setattr(datasets, "MIRRORS", {name: [dead] for name in datasets.DATASETS})
-    monkeypatch.setattr(datasets, "TIMEOUT", 5.0)
+    monkeypatch.setattr(downloads, "MIRRORS", {name: [dead] for name in datasets.DATASETS})
+    monkeypatch.setattr(downloads, "TIMEOUT", 5.0)
     for variable in PROXY_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("no_proxy", "*")
@@ -572,7 +573,7 @@ def test_explicit_path_suggests_the_dataset_subdirectory(tmp_path):
 
 def test_download_false_says_where_to_put_the_files(tmp_path, monkeypatch, mirror):
     server = mirror(tmp_path)
-    monkeypatch.setitem(datasets.MIRRORS, "mnist", [server.url()])
+    monkeypatch.setitem(downloads.MIRRORS, "mnist", [server.url()])
     monkeypatch.setenv("FASTNN_DATA", str(tmp_path / "data"))
     place_files(cache_dir("mnist"), datasets.FILES[1:])  # incomplete cache
     with pytest.raises(DatasetNotFoundError) as info:
@@ -601,7 +602,7 @@ def test_download_false_mentions_unset_FASTNN_DATA():
 def test_load_mnist_downloads_all_four_files(monkeypatch, mirror):
     source = real_dir("mnist")
     server = mirror(source)
-    monkeypatch.setitem(datasets.MIRRORS, "mnist", [server.url()])
+    monkeypatch.setitem(downloads.MIRRORS, "mnist", [server.url()])
     (X_train, y_train), (X_test, y_test) = load_mnist(split="train_test")
     cache = cache_dir("mnist")
     assert listing(cache) == sorted(datasets.FILES)  # nothing else, no .part files
@@ -620,11 +621,11 @@ def test_load_mnist_downloads_all_four_files(monkeypatch, mirror):
 def test_download_file_verifies_and_reports_progress(tmp_path, monkeypatch, mirror):
     source = real_dir("mnist")
     server = mirror(source)
-    monkeypatch.setitem(datasets.MIRRORS, "mnist", [server.url()])
+    monkeypatch.setitem(downloads.MIRRORS, "mnist", [server.url()])
     dest = tmp_path / "dest"
     seen = {"updates": 0}
 
-    class RecordingBar(datasets.ProgressBar):
+    class RecordingBar(downloads.ProgressBar):
         def __init__(self, total, **kwargs):
             super().__init__(total, **kwargs)
             seen["total"] = total
@@ -636,7 +637,7 @@ def test_download_file_verifies_and_reports_progress(tmp_path, monkeypatch, mirr
             seen["final_visible_early"] = (dest / LABELS).exists()
             seen["partial"] = [p for p in listing(dest) if p.endswith(".part")]
 
-    monkeypatch.setattr(datasets, "ProgressBar", RecordingBar)
+    monkeypatch.setattr(downloads, "ProgressBar", RecordingBar)
     path = download_file("mnist", LABELS, dest=dest)
     size = (source / LABELS).stat().st_size
     assert path == dest / LABELS
@@ -648,7 +649,7 @@ def test_download_file_verifies_and_reports_progress(tmp_path, monkeypatch, mirr
 
 def test_download_fetches_only_missing_files(tmp_path, monkeypatch, mirror):
     server = mirror(real_dir("mnist"))
-    monkeypatch.setitem(datasets.MIRRORS, "mnist", [server.url()])
+    monkeypatch.setitem(downloads.MIRRORS, "mnist", [server.url()])
     cache = place_files(cache_dir("mnist"), [f for f in datasets.FILES if f != LABELS])
     assert download("mnist") == cache
     assert server.log == [f"/ok/{LABELS}"]
@@ -659,7 +660,7 @@ def test_download_fetches_only_missing_files(tmp_path, monkeypatch, mirror):
 def test_next_mirror_is_tried(monkeypatch, mirror, first):
     server = mirror(real_dir("mnist"))
     bad = closed_port_url() if first == "closed-port" else server.url(first)
-    monkeypatch.setitem(datasets.MIRRORS, "mnist", [bad, server.url("ok")])
+    monkeypatch.setitem(downloads.MIRRORS, "mnist", [bad, server.url("ok")])
     start = time.monotonic()
     path = download_file("mnist", LABELS, timeout=0.5)
     assert time.monotonic() - start < 5  # the stalled mirror was given up on after 0.5 s
@@ -672,7 +673,7 @@ def test_next_mirror_is_tried(monkeypatch, mirror, first):
 def test_wrong_checksum_names_file_and_both_md5s(monkeypatch, mirror):
     source = real_dir("mnist")
     server = mirror(source)
-    monkeypatch.setitem(datasets.MIRRORS, "mnist", [server.url("corrupt")])
+    monkeypatch.setitem(downloads.MIRRORS, "mnist", [server.url("corrupt")])
     with pytest.raises(DownloadError) as info:
         load_mnist()
     message = str(info.value)
@@ -685,7 +686,7 @@ def test_wrong_checksum_names_file_and_both_md5s(monkeypatch, mirror):
 def test_interrupted_download_leaves_no_file(monkeypatch, mirror):
     source = real_dir("mnist")
     server = mirror(source)
-    monkeypatch.setitem(datasets.MIRRORS, "mnist", [server.url("truncate")])
+    monkeypatch.setitem(downloads.MIRRORS, "mnist", [server.url("truncate")])
     with pytest.raises(DownloadError) as info:
         download_file("mnist", LABELS)
     size = (source / LABELS).stat().st_size
@@ -698,7 +699,7 @@ def test_interrupted_download_leaves_no_file(monkeypatch, mirror):
 def test_every_mirror_failing_lists_each(monkeypatch, mirror, tmp_path):
     server = mirror(tmp_path)  # serves nothing: every file is a 404
     dead = closed_port_url()
-    monkeypatch.setitem(datasets.MIRRORS, "mnist", [dead, server.url()])
+    monkeypatch.setitem(downloads.MIRRORS, "mnist", [dead, server.url()])
     with pytest.raises(DownloadError) as info:
         download_file("mnist", LABELS)
     message = str(info.value)
@@ -709,13 +710,13 @@ def test_every_mirror_failing_lists_each(monkeypatch, mirror, tmp_path):
 
 def test_keyboard_interrupt_leaves_no_partial_file(monkeypatch, mirror):
     server = mirror(real_dir("mnist"))
-    monkeypatch.setitem(datasets.MIRRORS, "mnist", [server.url(), server.url()])
+    monkeypatch.setitem(downloads.MIRRORS, "mnist", [server.url(), server.url()])
 
-    class InterruptingBar(datasets.ProgressBar):
+    class InterruptingBar(downloads.ProgressBar):
         def update(self, n=1, postfix=None):
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(datasets, "ProgressBar", InterruptingBar)
+    monkeypatch.setattr(downloads, "ProgressBar", InterruptingBar)
     with pytest.raises(KeyboardInterrupt):
         download_file("mnist", LABELS)
     assert listing(cache_dir("mnist")) == []
@@ -723,6 +724,33 @@ def test_keyboard_interrupt_leaves_no_partial_file(monkeypatch, mirror):
 
 
 def test_no_mirrors_configured(monkeypatch):
-    monkeypatch.setitem(datasets.MIRRORS, "fashion-mnist", [])
+    monkeypatch.setitem(downloads.MIRRORS, "fashion-mnist", [])
     with pytest.raises(DownloadError, match="no download mirrors"):
         load_fashion_mnist()
+
+
+# ---------------------------------------------------------------------------
+# The package: public names, and settings assigned on it reach their readers
+
+
+def test_public_names_are_importable_from_the_package():
+    for name in datasets.__all__:
+        assert getattr(datasets, name) is not None
+    # The function, not the submodule of almost the same name.
+    assert datasets.download is downloads.download and callable(datasets.download)
+    assert datasets.read_idx.__module__ == "fastnn.datasets.idx"
+
+
+def test_settings_assigned_on_the_package_are_used(tmp_path, monkeypatch, mirror):
+    server = mirror(real_dir("mnist"))
+    # As user code written before the split into submodules would set them.
+    monkeypatch.setattr(datasets, "MIRRORS", {"mnist": [server.url("slow"), server.url()]})
+    monkeypatch.setattr(datasets, "TIMEOUT", 0.5)
+    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIR", tmp_path / "system")
+    assert downloads.MIRRORS is datasets.MIRRORS and downloads.TIMEOUT == 0.5
+    assert candidate_dirs("mnist")[-1] == tmp_path / "system" / "mnist"
+    start = time.monotonic()
+    path = download_file("mnist", LABELS, dest=tmp_path / "dest")
+    assert time.monotonic() - start < 5  # the package's TIMEOUT, not the 5 s of the fixture
+    assert md5_of(path) == datasets.MD5["mnist"][LABELS]
+    assert server.log == [f"/slow/{LABELS}", f"/ok/{LABELS}"]

@@ -304,3 +304,26 @@ def test_train_model_records_a_diverged_run(rng):
     assert len(record["train_loss"]) == 2 and len(record["train_accuracy"]) == 2
     assert 0 <= record["test_accuracy"] <= 1
     assert len(mean_curve([record["val_accuracy"], [0.1] * 6])) == 6
+
+
+def test_each_module_owns_its_table_and_plot_under_a_name_of_its_own():
+    import pkgutil
+
+    import fastnn
+    fastnn_modules = {m.name for m in pkgutil.iter_modules(fastnn.__path__)}
+    for name, module in experiments.EXPERIMENTS.items():
+        assert module.NAME == name
+        short = module.__name__.rpartition(".")[2]
+        # e.g. not "optimizers" (fastnn.optimizers) or "init" (reads as __init__)
+        assert short not in fastnn_modules and short not in {"init", "dropout"}
+        assert callable(module.table) and callable(module.plot) and callable(module.run)
+        assert module.run.__module__ == module.__name__
+    assert not [n for n in dir(plotting) if n.startswith("plot_")]
+
+
+@pytest.mark.parametrize("loss, output", [("cross_entropy", "softmax"),
+                                          ("binary_cross_entropy", "sigmoid"),
+                                          ("mse", "sigmoid")])
+def test_build_mlp_output_activation_follows_the_loss(loss, output):
+    model = build_mlp([4], loss=loss, seed=0)
+    assert [layer.activation for layer in model.dense_layers] == ["sigmoid", output]

@@ -1,13 +1,23 @@
 """The lecture's experiments on real MNIST, one module each.
 
-========================= =====================================================
-``depth``                 0-4 hidden sigmoid layers of 30 (the lecture's table)
-``vanishing``             per-layer gradient norms ||delta^(l)||, sigmoid vs ReLU
-``dropout``               a wide ReLU net on 2,000 images, with/without dropout
-``init``                  N(0, 1/sqrt(n_in)) vs Glorot vs N(0, 1) weights
-``optimizers``            SGD, SGD 1/t, momentum, Adagrad, Adam
-``regularization``        L2 strength vs the train/validation gap
-========================= =====================================================
+================== ========================== ==========================================
+name               module                     what it shows
+================== ========================== ==========================================
+``depth``          ``depth``                  0-4 hidden sigmoid layers of 30 (the
+                                              lecture's table)
+``vanishing``      ``vanishing``              per-layer gradient norms ||delta^(l)||,
+                                              sigmoid vs ReLU
+``dropout``        ``dropout_comparison``     a wide ReLU net on 2,000 images, with and
+                                              without dropout
+``init``           ``initialization``         N(0, 1/sqrt(n_in)) vs Glorot vs N(0, 1)
+                                              weights
+``optimizers``     ``optimizer_comparison``   SGD, SGD 1/t, momentum, Adagrad, Adam
+``regularization`` ``regularization``         L2 strength vs the train/validation gap
+================== ========================== ==========================================
+
+The name is what ``run(name)`` and the command line take; the modules are
+named so that none reads like ``fastnn.optimizers``, ``fastnn.initializers``
+or the ``Dropout`` layer. Each module owns its settings, its table and its plot.
 
 Each runs from Python, ``fastnn.experiments.run("depth", quick=True, seeds=1,
 out="dir")`` or ``fastnn.experiments.depth.run(...)``, or from the command
@@ -17,14 +27,16 @@ matplotlib: ``pip install 'fastnn[plot]'``). ``quick=True`` runs a reduced
 version in seconds; the default is the full reproduction.
 """
 
-from . import depth, dropout, init, optimizers, regularization, vanishing
+from . import (depth, dropout_comparison, initialization, optimizer_comparison, regularization,
+               vanishing)
 
-__all__ = ["EXPERIMENTS", "run", "depth", "vanishing", "dropout", "init", "optimizers",
-           "regularization"]
+__all__ = ["EXPERIMENTS", "run", "depth", "vanishing", "dropout_comparison", "initialization",
+           "optimizer_comparison", "regularization"]
 
 #: Experiment modules by name.
 EXPERIMENTS = {module.NAME: module
-               for module in (depth, vanishing, dropout, init, optimizers, regularization)}
+               for module in (depth, vanishing, dropout_comparison, initialization,
+                              optimizer_comparison, regularization)}
 
 
 def run(name, quick=False, seeds=1, out=None, **kwargs):
@@ -35,7 +47,7 @@ def run(name, quick=False, seeds=1, out=None, **kwargs):
     name : str
         A key of ``EXPERIMENTS``.
     quick, seeds, out, **kwargs
-        See ``fastnn.experiments.common.execute`` (``dataset``, ``data_dir``,
+        See ``fastnn.experiments.driver.execute`` (``dataset``, ``data_dir``,
         ``download``, ``verbose`` and the experiment's own options such as
         ``epochs``, ``n_train`` or ``variant``).
 

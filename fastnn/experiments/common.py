@@ -1,5 +1,6 @@
 """Machinery shared by the experiments: data, networks, training records,
-statistics over seeds, tables and the driver that writes ``results.json``.
+statistics over seeds and tables (the driver that runs an experiment and writes
+``results.json`` is ``fastnn.experiments.driver``).
 
 An experiment module defines
 
@@ -16,36 +17,32 @@ An experiment module defines
     Runs the experiment and returns its JSON-able results.
 ``table(results, config) -> str``
     The printed summary.
+``plot(record, out) -> list of Path``
+    Writes its PNG figures into ``out`` (helpers in ``plotting``).
 ``run(quick=False, seeds=1, out=None, ...)``
-    ``execute(<module>, ...)``: the driver below.
-
-and ``fastnn.experiments.plotting`` holds one ``plot_<NAME>(record, out)``
-per experiment.
+    ``fastnn.experiments.driver.execute(<module>, ...)``.
 """
 
 import functools
-import json
 import math
-import platform
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from .. import __version__
 from ..callbacks import Callback
 from ..datasets import load_fashion_mnist, load_mnist
 from ..layers import Dense, Dropout
+from ..losses import get_loss
 from ..sequential import Sequential
 from ..training import TrainingDivergedError
 from ..validation import check_positive_int
-from . import plotting
 
 __all__ = [
-    "DATASETS", "NIELSEN", "OUTPUT_ACTIVATION", "Data", "load_data", "resolve_data_dir",
-    "build_mlp", "train_model", "accuracy_probe", "seed_stats", "mean_curve", "format_table", "percent",
-    "execute",
+    "DATASETS", "NIELSEN", "Data", "load_data", "resolve_data_dir", "build_mlp", "layer_sizes",
+    "train_model", "train_seeds", "run_columns", "accuracy_probe", "seed_stats", "mean_curve",
+    "mean_curves", "format_table", "percent", "seconds_per_run",
 ]
 
 #: Loaders by the dataset names the command line accepts.
@@ -56,10 +53,6 @@ DATASETS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}
 #: lambda / n per update for n training images), 30 epochs, W ~ N(0, 1/sqrt(n_in)).
 NIELSEN = {"hidden": 30, "activation": "sigmoid", "init": "normal", "batch_size": 10,
            "lr": 0.1, "lmbda": 5.0, "epochs": 30, "n_train": 50_000}
-
-#: Output activation that goes with each loss.
-OUTPUT_ACTIVATION = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid",
-                     "mse": "sigmoid"}
 
 
 # ------------------------------------------------------------------ data ---
@@ -159,8 +152,10 @@ def build_mlp(hidden, activation="sigmoid", init="normal", loss="cross_entropy",
     init : str
         Weight recipe of every layer, output included (``fastnn.initializers``).
     loss : "cross_entropy", "binary_cross_entropy" or "mse"
-        The output activation follows: softmax for the log-loss, sigmoid for
-        the other two (Nielsen's variant is sigmoid + binary cross-entropy).
+        The output activation is the one the loss requires
+        (``fastnn.losses.get_loss(loss).output_activation``: softmax for the
+        log-loss, sigmoid for the binary cross-entropy, Nielsen's variant);
+        sigmoid for the mean squared error, which takes any.
     dropout : float in [0, 1)
         Dropout probability on the units of every hidden layer (the input of
         the next Dense layer), inverted scaling. 0 for none.
@@ -177,8 +172,15 @@ def build_mlp(hidden, activation="sigmoid", init="normal", loss="cross_entropy",
         layers.append(Dense(a, b, activation, init=init))
         if dropout:
             layers.append(Dropout(dropout))
-    layers.append(Dense(sizes[-1], n_out, OUTPUT_ACTIVATION[loss], init=init))
+    # sigmoid keeps the mean squared error's outputs in [0, 1], like its one-hot targets
+    output = get_loss(loss).output_activation or "sigmoid"
+    layers.append(Dense(sizes[-1], n_out, output, init=init))
     return Sequential(layers, loss=loss, dtype=dtype, seed=seed)
+
+
+def layer_sizes(hidden, n_in=784, n_out=10):
+    """'784-30-10': the layer sizes of ``build_mlp(hidden)``, for tables and titles."""
+    return "-".join(str(n) for n in [n_in, *hidden, n_out])
 
 
 class _Probes(Callback):
@@ -246,6 +248,38 @@ def train_model(model, data, epochs, batch_size, optimizer, probes=None):
     return record
 
 
+def train_seeds(seeds, train_one, describe, log):
+    """Train one network per seed.
+
+    Parameters
+    ----------
+    seeds : list of int
+    train_one : callable(seed) -> dict
+        Builds and trains a network, returns its ``train_model`` record.
+    describe : callable(seed, record) -> str
+        The progress line of one run; its time and, if it diverged, why are
+        appended.
+    log : callable
+
+    Returns
+    -------
+    list of dict
+        The records, in the order of ``seeds``.
+    """
+    runs = []
+    for seed in seeds:
+        run = train_one(seed)
+        runs.append(run)
+        log(f"  {describe(seed, run)}  ({run['seconds']:.1f} s)"
+            + (f"  DIVERGED: {run['diverged']}" if run["diverged"] else ""))
+    return runs
+
+
+def run_columns(runs):
+    """``seconds`` and ``diverged`` (None or the message) of each run: every row has them."""
+    return {"seconds": [r["seconds"] for r in runs], "diverged": [r["diverged"] for r in runs]}
+
+
 def accuracy_probe(X, y):
     """A probe: accuracy of the model (dropout off) on (X, y)."""
     return lambda model: model.evaluate(X, y)["accuracy"]
@@ -286,6 +320,11 @@ def mean_curve(curves):
         return [float(s / c) if c else float("nan") for s, c in zip(sums, counts)]
 
 
+def mean_curves(runs, *keys):
+    """``{key + "_curve": mean_curve of that curve over the runs}`` for each key."""
+    return {f"{key}_curve": mean_curve([r[key] for r in runs]) for key in keys}
+
+
 def percent(stats, digits=2):
     """'96.50 ± 0.12' from ``seed_stats`` of fractions (± omitted for one seed)."""
     if not math.isfinite(stats["mean"]):
@@ -296,6 +335,11 @@ def percent(stats, digits=2):
     return text
 
 
+def seconds_per_run(row):
+    """'12.3': the mean training time of a row's runs, in seconds."""
+    return f"{sum(row['seconds']) / len(row['seconds']):.1f}"
+
+
 def format_table(headers, rows):
     """Plain-text table with columns padded to their widest cell."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
@@ -303,116 +347,3 @@ def format_table(headers, rows):
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------- driver ---
-
-def _jsonable(value):
-    """numpy scalars/arrays to Python, NaN/inf to None (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _override(module, config, options):
-    for key, value in options.items():
-        if key not in module.OPTIONS:
-            known = ", ".join(sorted(module.OPTIONS)) or "none"
-            raise TypeError(f"experiment {module.NAME!r} has no option {key!r} "
-                            f"(its options: {known})")
-        if value is not None:
-            config[key] = module.OPTIONS[key](value)
-    return config
-
-
-def execute(module, quick=False, seeds=1, out=None, dataset="mnist", data_dir=None,
-            download=True, verbose=True, **options):
-    """Run one experiment module: compute, print its table, write its outputs.
-
-    Parameters
-    ----------
-    module : an experiment module (see this module's docstring)
-    quick : bool
-        The reduced settings (``module.QUICK``) instead of ``module.FULL``.
-    seeds : int > 0
-        Repeat every configuration with model seeds 0, 1, ..., seeds - 1.
-    out : path or None
-        Directory for ``results.json`` and the PNG plots (created if needed);
-        None writes nothing.
-    dataset, data_dir, download
-        Passed to ``load_data``.
-    verbose : bool
-        Print progress and the table to stdout.
-    **options
-        Overrides of the experiment's settings (``module.OPTIONS``), e.g.
-        ``epochs=5``, ``n_train=10000``, ``variant="nielsen"``; None keeps
-        the default.
-
-    Returns
-    -------
-    dict
-        The record written to ``results.json``: ``experiment``, ``title``,
-        ``quick``, ``seeds``, ``dataset``, ``config``, ``results``, ``table``,
-        ``elapsed_seconds``, ``plots`` (file names), ``plots_skipped`` (None or
-        the reason), ``environment``.
-    """
-    seeds = check_positive_int("seeds", seeds)
-    if not isinstance(quick, (bool, np.bool_)):
-        raise TypeError(f"quick must be True or False, got {quick!r}")
-    config = _override(module, dict(module.QUICK if quick else module.FULL), options)
-
-    def log(*parts):
-        if verbose:
-            print(*parts, flush=True)
-
-    log(f"experiment {module.NAME}{' (quick)' if quick else ''}: {module.TITLE}")
-    log(f"  settings: {config}; seeds 0..{seeds - 1}")
-    data = load_data(dataset, data_dir, n_train=config["n_train"],
-                     n_eval=config.get("n_eval"), download=download)
-    start = time.perf_counter()
-    results = module.compute(config, data, list(range(seeds)), log)
-    elapsed = time.perf_counter() - start
-    table = module.table(results, config)
-    record = {
-        "experiment": module.NAME,
-        "title": module.TITLE,
-        "quick": bool(quick),
-        "seeds": list(range(seeds)),
-        "dataset": dataset,
-        "config": config,
-        "results": results,
-        "table": table,
-        "elapsed_seconds": elapsed,
-        "plots": [],
-        "plots_skipped": None,
-        "environment": {"fastnn": __version__, "numpy": np.__version__,
-                        "python": platform.python_version(), "machine": platform.machine()},
-    }
-    log("")
-    log(table)
-    log(f"\n{module.NAME}: {elapsed:.1f} s of computation")
-    if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        if plotting.matplotlib_available():
-            record["plots"] = [p.name for p in getattr(plotting, f"plot_{module.NAME}")(
-                record, out)]
-            for name in record["plots"]:
-                log(f"wrote {out / name}")
-        else:
-            record["plots_skipped"] = ("matplotlib is not installed "
-                                       "(pip install 'fastnn[plot]')")
-            log(f"plots skipped: {record['plots_skipped']}")
-        with open(out / "results.json", "w", encoding="utf-8") as f:
-            json.dump(_jsonable(record), f, indent=1, allow_nan=False)
-            f.write("\n")
-        log(f"wrote {out / 'results.json'}")
-    return _jsonable(record)

@@ -8,7 +8,8 @@ import numbers
 
 from ..validation import check_positive_int
 
-__all__ = ["positive_int", "train_size", "nonempty_int_list", "choice"]
+__all__ = ["positive_int", "train_size", "nonempty_int_list", "choice", "experiment_options",
+           "hidden_sizes"]
 
 #: Images in the training split (the first 50,000 of the MNIST training file).
 MAX_TRAIN = 50_000
@@ -50,3 +51,12 @@ def choice(name, choices):
             raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
         return value
     return check
+
+
+def experiment_options(**more):
+    """The options every experiment takes, ``epochs`` and ``n_train``, and ``more``."""
+    return {"epochs": positive_int("epochs"), "n_train": train_size, **more}
+
+
+#: Check of the ``hidden`` option: the sizes of the hidden layers.
+hidden_sizes = nonempty_int_list("hidden", low=1, high=10_000)

@@ -11,14 +11,14 @@ accuracy (dropout-free evaluation on the training images), validation
 accuracy and their difference, plus the squared weight norm sum_l ||W^(l)||^2.
 """
 
-import sys
-
 import numpy as np
 
 from ..optimizers import SGD
-from .common import (NIELSEN, accuracy_probe, build_mlp, execute, format_table, mean_curve,
-                     percent, seed_stats, train_model)
-from .options import nonempty_int_list, positive_int, train_size
+from . import plotting
+from .common import (NIELSEN, accuracy_probe, build_mlp, format_table, layer_sizes, mean_curves,
+                     percent, run_columns, seed_stats, train_model, train_seeds)
+from .driver import runner
+from .options import experiment_options, hidden_sizes
 
 NAME = "regularization"
 TITLE = "L2 weight decay strength vs the train/validation gap on a small training set"
@@ -28,8 +28,7 @@ FULL = {**NIELSEN, "hidden": [100], "n_train": 5000, "epochs": 60,
 QUICK = {**FULL, "n_eval": 2000, "n_train": 1000, "epochs": 3,
          "lambdas": [0.0, 5.0, 50.0]}
 
-OPTIONS = {"epochs": positive_int("epochs"), "n_train": train_size,
-           "hidden": nonempty_int_list("hidden", low=1, high=10_000)}
+OPTIONS = experiment_options(hidden=hidden_sizes)
 
 
 def weight_norm(model):
@@ -53,17 +52,15 @@ def compute(config, data, seeds, log):
     probes = {"train_accuracy": accuracy_probe(data.X_train, data.y_train)}
     rows = []
     for lmbda in config["lambdas"]:
-        runs, norms = [], []
-        for seed in seeds:
+        def train_one(seed):
             model = build_mlp(config["hidden"], config["activation"], config["init"], seed=seed)
             run = train_model(model, data, config["epochs"], config["batch_size"],
                               SGD(lr=config["lr"], weight_decay=lmbda / n), probes=probes)
-            runs.append(run)
-            norms.append(weight_norm(model))
-            log(f"  lambda {lmbda:g}, seed {seed}: train {100 * run['train_accuracy'][-1]:.2f}%"
-                f"  validation {100 * run['val_accuracy_final']:.2f}%"
-                f"  ({run['seconds']:.1f} s)"
-                + (f"  DIVERGED: {run['diverged']}" if run["diverged"] else ""))
+            return {**run, "weight_norm": weight_norm(model)}
+
+        runs = train_seeds(seeds, train_one, lambda seed, run: (
+            f"lambda {lmbda:g}, seed {seed}: train {100 * run['train_accuracy'][-1]:.2f}%"
+            f"  validation {100 * run['val_accuracy_final']:.2f}%"), log)
         rows.append({
             "lmbda": lmbda,
             "weight_decay": lmbda / n,
@@ -71,11 +68,9 @@ def compute(config, data, seeds, log):
             "val_accuracy": seed_stats(r["val_accuracy_final"] for r in runs),
             "gap": seed_stats(r["train_accuracy"][-1] - r["val_accuracy_final"] for r in runs),
             "test_accuracy": seed_stats(r["test_accuracy"] for r in runs),
-            "weight_norm": seed_stats(norms),
-            "train_accuracy_curve": mean_curve([r["train_accuracy"] for r in runs]),
-            "val_accuracy_curve": mean_curve([r["val_accuracy"] for r in runs]),
-            "seconds": [r["seconds"] for r in runs],
-            "diverged": [r["diverged"] for r in runs],
+            "weight_norm": seed_stats(r["weight_norm"] for r in runs),
+            **mean_curves(runs, "train_accuracy", "val_accuracy"),
+            **run_columns(runs),
         })
     return {"rows": rows}
 
@@ -86,7 +81,7 @@ def table(results, config):
     rows = [[f"{row['lmbda']:g}", f"{row['weight_decay']:.2g}", percent(row["train_accuracy"]),
              percent(row["val_accuracy"]), percent(row["gap"]), percent(row["test_accuracy"]),
              f"{row['weight_norm']['mean']:.0f}"] for row in results["rows"]]
-    sizes = "-".join(str(n) for n in [784, *config["hidden"], 10])
+    sizes = layer_sizes(config["hidden"])
     head = (f"{sizes} sigmoid, softmax output, {config['epochs']} epochs on "
             f"{config['n_train']:,} images, batch {config['batch_size']}, lr {config['lr']}; "
             f"weight decay = lambda / {config['n_train']}")
@@ -95,6 +90,39 @@ def table(results, config):
          "sum ||W||^2"], rows)
 
 
-def run(quick=False, seeds=1, out=None, **kwargs):
-    """Run this experiment: ``fastnn.experiments.common.execute`` on this module."""
-    return execute(sys.modules[__name__], quick=quick, seeds=seeds, out=out, **kwargs)
+def plot(record, out):
+    """regularization.png: final train/validation accuracy against lambda, and
+    the per-epoch curves."""
+    rows = record["results"]["rows"]
+    fig, axes = plotting.figure(ncols=2)
+    final, curves = axes[0, 0], axes[0, 1]
+    positions = list(range(len(rows)))
+    for key, label, marker in (("train_accuracy", "train", "o"),
+                               ("val_accuracy", "validation", "s")):
+        plotting.seed_errorbars(final, positions, rows, key, marker=marker, label=label)
+    final.set_xticks(positions)
+    final.set_xticklabels([f"{r['lmbda']:g}" for r in rows])
+    final.set_xlabel(f"L2 lambda (weight decay lambda / {record['config']['n_train']})")
+    final.set_ylabel("accuracy after the last epoch (%)")
+    final.set_title("train vs validation accuracy", fontsize=10)
+    for r in rows:
+        train = plotting.to_percent(r["train_accuracy_curve"])
+        line, = curves.plot(range(len(train)), train, label=f"{r['lmbda']:g}")
+        val = plotting.to_percent(r["val_accuracy_curve"])
+        curves.plot(range(len(val)), val, linestyle="--", color=line.get_color())
+    plotting.accuracy_ylim(curves, [r[k] for r in rows
+                                    for k in ("train_accuracy_curve", "val_accuracy_curve")])
+    curves.set_xlabel("epoch")
+    curves.set_ylabel("accuracy (%)")
+    curves.set_title("training (solid) and validation (dashed)", fontsize=10)
+    final.grid(alpha=0.3)
+    final.legend(fontsize=8)
+    curves.grid(alpha=0.3)
+    curves.legend(title="lambda", fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    sizes = layer_sizes(record["config"]["hidden"])
+    plotting.suptitle(fig, record, f"L2 regularisation of a {sizes} sigmoid network")
+    return [plotting.save(fig, out, "regularization.png")]
+
+
+#: ``run(quick=False, seeds=1, out=None, **kwargs)``: see ``driver.execute``.
+run = runner(__name__)

@@ -23,15 +23,16 @@ larger than 1 means the first layer learns more slowly.
 """
 
 import math
-import sys
 
 import numpy as np
 
 from ..optimizers import SGD
-from .common import (NIELSEN, build_mlp, execute, format_table, percent, seed_stats,
-                     train_model)
+from . import plotting
+from .common import (NIELSEN, build_mlp, format_table, percent, run_columns, seed_stats,
+                     train_model, train_seeds)
 from .depth import VARIANTS
-from .options import choice, nonempty_int_list, positive_int, train_size
+from .driver import runner
+from .options import choice, experiment_options, nonempty_int_list, positive_int
 
 NAME = "vanishing"
 TITLE = "per-layer gradient norms ||delta^(l)|| for 2-4 hidden layers, sigmoid vs ReLU"
@@ -42,9 +43,8 @@ NETWORKS = [("sigmoid", "normal"), ("relu", "he_normal")]
 FULL = {**NIELSEN, "depths": [2, 3, 4], "n_grad": 1000, "variant": "softmax"}
 QUICK = {**FULL, "n_eval": 2000, "n_train": 2000, "epochs": 2}
 
-OPTIONS = {"epochs": positive_int("epochs"), "n_train": train_size,
-           "depths": nonempty_int_list("depths", low=2, high=8),
-           "n_grad": positive_int("n_grad"), "variant": choice("variant", VARIANTS)}
+OPTIONS = experiment_options(depths=nonempty_int_list("depths", low=2, high=8),
+                             n_grad=positive_int("n_grad"), variant=choice("variant", VARIANTS))
 
 
 def bias_gradient_norms(model, X, y):
@@ -78,21 +78,21 @@ def compute(config, data, seeds, log):
     rows = []
     for activation, init in NETWORKS:
         for depth in config["depths"]:
-            runs = []
-            for seed in seeds:
+            def train_one(seed):
                 model = build_mlp([config["hidden"]] * depth, activation, init, loss=loss,
                                   seed=seed)
-                run = train_model(model, data, config["epochs"], config["batch_size"],
-                                  SGD(lr=config["lr"], weight_decay=weight_decay),
-                                  probes={"norms": lambda m: bias_gradient_norms(m, Xg, yg)})
-                runs.append(run)
+                return train_model(model, data, config["epochs"], config["batch_size"],
+                                   SGD(lr=config["lr"], weight_decay=weight_decay),
+                                   probes={"norms": lambda m: bias_gradient_norms(m, Xg, yg)})
+
+            def describe(seed, run):
                 first, last = run["norms"][0], run["norms"][-1]
-                log(f"  {activation}/{init}, {depth} hidden, seed {seed}: ||delta|| at init "
-                    + " ".join(f"{v:.3g}" for v in first[:depth])
-                    + ", at end " + " ".join(f"{v:.3g}" for v in last[:depth])
-                    + f"; validation {100 * run['val_accuracy_final']:.2f}%"
-                    f" ({run['seconds']:.1f} s)"
-                    + (f"  DIVERGED: {run['diverged']}" if run["diverged"] else ""))
+                return (f"{activation}/{init}, {depth} hidden, seed {seed}: ||delta|| at init "
+                        + " ".join(f"{v:.3g}" for v in first[:depth])
+                        + ", at end " + " ".join(f"{v:.3g}" for v in last[:depth])
+                        + f"; validation {100 * run['val_accuracy_final']:.2f}%")
+
+            runs = train_seeds(seeds, train_one, describe, log)
             per_seed = [np.array(r["norms"], dtype=np.float64) for r in runs]
             length = min(len(n) for n in per_seed)
             mean = np.mean([n[:length] for n in per_seed], axis=0)
@@ -113,7 +113,7 @@ def compute(config, data, seeds, log):
                 "test_accuracy": seed_stats(r["test_accuracy"] for r in runs),
                 "val_accuracy_curve": np.mean([r["val_accuracy"][:length] for r in runs],
                                               axis=0).tolist(),
-                "diverged": [r["diverged"] for r in runs],
+                **run_columns(runs),
             })
     return {"rows": rows, "n_grad": n_grad, "weight_decay": weight_decay, "loss": loss}
 
@@ -149,6 +149,35 @@ def table(results, config):
          "ratio", "ratio (geo. mean over epochs)", "validation %"], rows)
 
 
-def run(quick=False, seeds=1, out=None, **kwargs):
-    """Run this experiment: ``fastnn.experiments.common.execute`` on this module."""
-    return execute(sys.modules[__name__], quick=quick, seeds=seeds, out=out, **kwargs)
+def plot(record, out):
+    """vanishing.png: ||delta^(l)|| per hidden layer against the epoch, one
+    panel per (activation, depth), log scale shared by all panels."""
+    rows = record["results"]["rows"]
+    networks = list(dict.fromkeys((r["activation"], r["init"]) for r in rows))
+    depths = list(dict.fromkeys(r["hidden_layers"] for r in rows))
+    fig, axes = plotting.figure(ncols=len(depths), nrows=len(networks), width=4.6, height=3.8,
+                        sharey=True)
+    init_names = {"normal": "N(0, 1/sqrt(n_in))", "he_normal": "He N(0, sqrt(2/n_in))"}
+    for r in rows:
+        ax = axes[networks.index((r["activation"], r["init"])), depths.index(r["hidden_layers"])]
+        norms = np.array([[np.nan if v is None else v for v in row] for row in r["norms"]],
+                         dtype=float)
+        epochs = range(norms.shape[0])
+        for layer in range(r["hidden_layers"]):
+            ax.plot(epochs, norms[:, layer], marker="." if norms.shape[0] < 12 else None,
+                    label=f"hidden layer {layer + 1}")
+        ax.set_yscale("log")
+        ax.set_title(f"{r['activation']}, {init_names.get(r['init'], r['init'])}: "
+                     f"{r['hidden_layers']} hidden", fontsize=10)
+        ax.set_xlabel("epoch (0 = initialisation)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    for row in axes:
+        row[0].set_ylabel("||delta^(l)|| = ||dC/db^(l)||")
+    plotting.suptitle(fig, record, "Speed of learning of each hidden layer (gradient norm, "
+           f"batch mean over {record['results']['n_grad']} training images, log scale)")
+    return [plotting.save(fig, out, "vanishing.png")]
+
+
+#: ``run(quick=False, seeds=1, out=None, **kwargs)``: see ``driver.execute``.
+run = runner(__name__)

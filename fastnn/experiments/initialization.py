@@ -17,14 +17,14 @@ sigma'(a) = y (1 - y) < 0.01 (|a| > 4.6), over the first 1,000 training
 images.
 """
 
-import sys
-
 import numpy as np
 
 from ..optimizers import SGD
-from .common import (NIELSEN, build_mlp, execute, format_table, mean_curve, percent,
-                     seed_stats, train_model)
-from .options import nonempty_int_list, positive_int, train_size
+from . import plotting
+from .common import (NIELSEN, build_mlp, format_table, layer_sizes, mean_curve, mean_curves,
+                     percent, run_columns, seed_stats, train_model, train_seeds)
+from .driver import runner
+from .options import experiment_options, hidden_sizes
 
 NAME = "init"
 TITLE = "N(0, 1/sqrt(n_in)) vs Glorot uniform vs N(0, 1) weights in a sigmoid network"
@@ -39,8 +39,7 @@ SATURATION = 0.01
 FULL = {**NIELSEN, "hidden": [30], "n_probe": 1000}
 QUICK = {**FULL, "n_eval": 2000, "n_train": 3000, "epochs": 3}
 
-OPTIONS = {"epochs": positive_int("epochs"), "n_train": train_size,
-           "hidden": nonempty_int_list("hidden", low=1, high=10_000)}
+OPTIONS = experiment_options(hidden=hidden_sizes)
 
 
 def saturated_fraction(model, X):
@@ -71,18 +70,17 @@ def compute(config, data, seeds, log):
     weight_decay = config["lmbda"] / data.X_train.shape[0]
     rows = []
     for init, label in RECIPES.items():
-        runs = []
-        for seed in seeds:
+        def train_one(seed):
             model = build_mlp(config["hidden"], config["activation"], init, seed=seed)
-            run = train_model(model, data, config["epochs"], config["batch_size"],
-                              SGD(lr=config["lr"], weight_decay=weight_decay),
-                              probes={"saturated": lambda m: saturated_fraction(m, X_probe)})
-            runs.append(run)
-            log(f"  {label}, seed {seed}: saturated at init "
-                f"{100 * run['saturated'][0][0]:.0f}%, validation after epoch 1 "
-                f"{100 * run['val_accuracy'][1]:.2f}%, at end "
-                f"{100 * run['val_accuracy_final']:.2f}%  ({run['seconds']:.1f} s)"
-                + (f"  DIVERGED: {run['diverged']}" if run["diverged"] else ""))
+            return train_model(model, data, config["epochs"], config["batch_size"],
+                               SGD(lr=config["lr"], weight_decay=weight_decay),
+                               probes={"saturated": lambda m: saturated_fraction(m, X_probe)})
+
+        runs = train_seeds(seeds, train_one, lambda seed, run: (
+            f"{label}, seed {seed}: saturated at init "
+            f"{100 * run['saturated'][0][0]:.0f}%, validation after epoch 1 "
+            f"{100 * run['val_accuracy'][1]:.2f}%, at end "
+            f"{100 * run['val_accuracy_final']:.2f}%"), log)
         curves = [r["val_accuracy"] for r in runs]
         length = min(len(r["saturated"]) for r in runs)
         rows.append({
@@ -94,10 +92,9 @@ def compute(config, data, seeds, log):
                                                for c in curves),
             "val_accuracy_curve": mean_curve(curves),
             "val_accuracy_curves": curves,
-            "val_loss_curve": mean_curve([r["val_loss"] for r in runs]),
+            **mean_curves(runs, "val_loss"),
             "saturated": np.mean([r["saturated"][:length] for r in runs], axis=0).tolist(),
-            "seconds": [r["seconds"] for r in runs],
-            "diverged": [r["diverged"] for r in runs],
+            **run_columns(runs),
         })
     return {"rows": rows, "weight_decay": weight_decay, "saturation_threshold": SATURATION}
 
@@ -112,7 +109,7 @@ def table(results, config):
                      " ".join(f"{100 * v:.0f}" for v in row["saturated"][-1]),
                      percent(row["first_epoch_accuracy"]), percent(row["val_accuracy"]),
                      percent(row["test_accuracy"])])
-    sizes = "-".join(str(n) for n in [784, *config["hidden"], 10])
+    sizes = layer_sizes(config["hidden"])
     head = (f"{sizes} sigmoid, softmax output, {config['epochs']} epochs on "
             f"{config['n_train']:,} images, batch {config['batch_size']}, lr {config['lr']}, "
             f"lambda {config['lmbda']}; saturated = sigma' < {SATURATION} on "
@@ -122,6 +119,34 @@ def table(results, config):
          "validation % at end", "test %"], rows)
 
 
-def run(quick=False, seeds=1, out=None, **kwargs):
-    """Run this experiment: ``fastnn.experiments.common.execute`` on this module."""
-    return execute(sys.modules[__name__], quick=quick, seeds=seeds, out=out, **kwargs)
+def plot(record, out):
+    """init.png: validation accuracy per epoch and the share of saturated
+    hidden units, per weight recipe."""
+    rows = record["results"]["rows"]
+    fig, axes = plotting.figure(ncols=2)
+    acc, sat = axes[0, 0], axes[0, 1]
+    for r in rows:
+        curve = plotting.to_percent(r["val_accuracy_curve"])
+        line, = acc.plot(range(len(curve)), curve, marker=".", label=r["label"])
+        saturated = np.array(r["saturated"], dtype=float)
+        sat.plot(range(saturated.shape[0]), 100 * saturated[:, 0], marker=".",
+                 color=line.get_color(), label=r["label"])
+    plotting.accuracy_ylim(acc, [r["val_accuracy_curve"] for r in rows])
+    acc.set_xlabel("epoch")
+    acc.set_ylabel("validation accuracy (%)")
+    acc.set_title("validation accuracy", fontsize=10)
+    sat.set_xlabel("epoch (0 = initialisation)")
+    sat.set_ylabel("saturated units of hidden layer 1 (%)")
+    sat.set_title(f"units with sigma'(a) < {record['results']['saturation_threshold']}",
+                  fontsize=10)
+    sat.set_ylim(0, 100)
+    for ax in (acc, sat):
+        ax.grid(alpha=0.3)
+        ax.legend(title="initial weights", fontsize=8)
+    sizes = layer_sizes(record["config"]["hidden"])
+    plotting.suptitle(fig, record, f"Weight initialisation of a {sizes} sigmoid network")
+    return [plotting.save(fig, out, "init.png")]
+
+
+#: ``run(quick=False, seeds=1, out=None, **kwargs)``: see ``driver.execute``.
+run = runner(__name__)

@@ -15,12 +15,12 @@ after every epoch, beside the accuracy on the 10,000 validation images; the
 test accuracy is measured once, at the end.
 """
 
-import sys
-
 from ..optimizers import SGD
-from .common import (accuracy_probe, build_mlp, execute, format_table, mean_curve, percent,
-                     seed_stats, train_model)
-from .options import nonempty_int_list, positive_int, train_size
+from . import plotting
+from .common import (accuracy_probe, build_mlp, format_table, layer_sizes, mean_curves, percent,
+                     run_columns, seconds_per_run, seed_stats, train_model, train_seeds)
+from .driver import runner
+from .options import experiment_options, hidden_sizes
 
 NAME = "dropout"
 TITLE = "a wide ReLU network on a small training set, with and without dropout p = 0.5"
@@ -29,8 +29,7 @@ FULL = {"hidden": [800, 800], "activation": "relu", "init": "he_normal", "n_trai
         "epochs": 50, "batch_size": 10, "lr": 0.05, "dropout": [0.0, 0.5]}
 QUICK = {**FULL, "n_eval": 2000, "hidden": [64, 64], "n_train": 500, "epochs": 4}
 
-OPTIONS = {"epochs": positive_int("epochs"), "n_train": train_size,
-           "hidden": nonempty_int_list("hidden", low=1, high=10_000)}
+OPTIONS = experiment_options(hidden=hidden_sizes)
 
 
 def compute(config, data, seeds, log):
@@ -49,28 +48,23 @@ def compute(config, data, seeds, log):
     probes = {"train_accuracy": accuracy_probe(data.X_train, data.y_train)}
     rows = []
     for p in config["dropout"]:
-        runs = []
-        for seed in seeds:
+        def train_one(seed):
             model = build_mlp(config["hidden"], config["activation"], config["init"],
                               dropout=p, seed=seed)
-            run = train_model(model, data, config["epochs"], config["batch_size"],
-                              SGD(lr=config["lr"]), probes=probes)
-            runs.append(run)
-            log(f"  dropout {p}, seed {seed}: train {100 * run['train_accuracy'][-1]:.2f}%  "
-                f"test {100 * run['test_accuracy']:.2f}%  ({run['seconds']:.1f} s)"
-                + (f"  DIVERGED: {run['diverged']}" if run["diverged"] else ""))
+            return train_model(model, data, config["epochs"], config["batch_size"],
+                               SGD(lr=config["lr"]), probes=probes)
+
+        runs = train_seeds(seeds, train_one, lambda seed, run: (
+            f"dropout {p}, seed {seed}: train {100 * run['train_accuracy'][-1]:.2f}%  "
+            f"test {100 * run['test_accuracy']:.2f}%"), log)
         rows.append({
             "dropout": p,
             "train_accuracy": seed_stats(r["train_accuracy"][-1] for r in runs),
             "val_accuracy": seed_stats(r["val_accuracy_final"] for r in runs),
             "test_accuracy": seed_stats(r["test_accuracy"] for r in runs),
             "gap": seed_stats(r["train_accuracy"][-1] - r["test_accuracy"] for r in runs),
-            "train_accuracy_curve": mean_curve([r["train_accuracy"] for r in runs]),
-            "val_accuracy_curve": mean_curve([r["val_accuracy"] for r in runs]),
-            "val_loss_curve": mean_curve([r["val_loss"] for r in runs]),
-            "train_loss_curve": mean_curve([r["train_loss"] for r in runs]),
-            "seconds": [r["seconds"] for r in runs],
-            "diverged": [r["diverged"] for r in runs],
+            **mean_curves(runs, "train_accuracy", "val_accuracy", "val_loss", "train_loss"),
+            **run_columns(runs),
         })
     return {"rows": rows}
 
@@ -80,8 +74,8 @@ def table(results, config):
     rows = [[f"p = {row['dropout']}" if row["dropout"] else "no dropout",
              percent(row["train_accuracy"]), percent(row["val_accuracy"]),
              percent(row["test_accuracy"]), percent(row["gap"]),
-             f"{sum(row['seconds']) / len(row['seconds']):.1f}"] for row in results["rows"]]
-    sizes = "-".join(str(n) for n in [784, *config["hidden"], 10])
+             seconds_per_run(row)] for row in results["rows"]]
+    sizes = layer_sizes(config["hidden"])
     head = (f"{sizes} {config['activation']} ({config['init']}), {config['epochs']} epochs on "
             f"{config['n_train']:,} images, batch {config['batch_size']}, lr {config['lr']}, "
             f"no weight decay; accuracy after the last epoch, dropout off")
@@ -89,6 +83,37 @@ def table(results, config):
         ["model", "train %", "validation %", "test %", "train - test (points)", "s/run"], rows)
 
 
-def run(quick=False, seeds=1, out=None, **kwargs):
-    """Run this experiment: ``fastnn.experiments.common.execute`` on this module."""
-    return execute(sys.modules[__name__], quick=quick, seeds=seeds, out=out, **kwargs)
+def plot(record, out):
+    """dropout.png: train and validation accuracy per epoch, and validation
+    loss, with and without dropout."""
+    rows = record["results"]["rows"]
+    fig, axes = plotting.figure(ncols=2)
+    acc, loss = axes[0, 0], axes[0, 1]
+    for r in rows:
+        name = f"dropout p = {r['dropout']}" if r["dropout"] else "no dropout"
+        train = plotting.to_percent(r["train_accuracy_curve"])
+        line, = acc.plot(range(len(train)), train, label=f"{name}: train")
+        val = plotting.to_percent(r["val_accuracy_curve"])
+        acc.plot(range(len(val)), val, linestyle="--", color=line.get_color(),
+                 label=f"{name}: validation")
+        loss.plot(range(len(r["val_loss_curve"])), r["val_loss_curve"], color=line.get_color(),
+                  label=name)
+    plotting.accuracy_ylim(acc, [r[k] for r in rows
+                                 for k in ("train_accuracy_curve", "val_accuracy_curve")])
+    acc.set_xlabel("epoch")
+    acc.set_ylabel("accuracy, dropout off (%)")
+    acc.set_title("training (solid) and validation (dashed) accuracy", fontsize=10)
+    plotting.loss_ylim(loss, [r["val_loss_curve"] for r in rows])
+    loss.set_xlabel("epoch")
+    loss.set_ylabel("validation log-loss (nats per image)")
+    loss.set_title("validation loss", fontsize=10)
+    for ax in (acc, loss):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    sizes = layer_sizes(record["config"]["hidden"])
+    plotting.suptitle(fig, record, f"Dropout on a {sizes} ReLU network")
+    return [plotting.save(fig, out, "dropout.png")]
+
+
+#: ``run(quick=False, seeds=1, out=None, **kwargs)``: see ``driver.execute``.
+run = runner(__name__)

@@ -19,12 +19,12 @@ Adam             Kingma and Ba's defaults, eta = 0.001, betas (0.9, 0.999)
 (g includes the weight decay term lambda / n W for weight matrices.)
 """
 
-import sys
-
 from ..optimizers import SGD, Adagrad, Adam
-from .common import (NIELSEN, build_mlp, execute, format_table, mean_curve, percent,
-                     seed_stats, train_model)
-from .options import nonempty_int_list, positive_int, train_size
+from . import plotting
+from .common import (NIELSEN, build_mlp, format_table, layer_sizes, mean_curves, percent,
+                     run_columns, seconds_per_run, seed_stats, train_model, train_seeds)
+from .driver import runner
+from .options import experiment_options, hidden_sizes
 
 NAME = "optimizers"
 TITLE = "constant SGD, SGD with eta ~ 1/t, momentum, Adagrad and Adam on 784-30-30-10 sigmoid"
@@ -42,8 +42,7 @@ OPTIMIZERS = {
 FULL = {**NIELSEN, "hidden": [30, 30]}
 QUICK = {**FULL, "n_eval": 2000, "n_train": 3000, "epochs": 2}
 
-OPTIONS = {"epochs": positive_int("epochs"), "n_train": train_size,
-           "hidden": nonempty_int_list("hidden", low=1, high=10_000)}
+OPTIONS = experiment_options(hidden=hidden_sizes)
 
 
 def compute(config, data, seeds, log):
@@ -61,16 +60,15 @@ def compute(config, data, seeds, log):
     weight_decay = config["lmbda"] / data.X_train.shape[0]
     rows = []
     for label, (settings, factory) in OPTIMIZERS.items():
-        runs = []
-        for seed in seeds:
+        def train_one(seed):
             model = build_mlp(config["hidden"], config["activation"], config["init"], seed=seed)
-            run = train_model(model, data, config["epochs"], config["batch_size"],
-                              factory(weight_decay))
-            runs.append(run)
-            log(f"  {label}, seed {seed}: validation after epoch 1 "
-                f"{100 * run['val_accuracy'][1]:.2f}%, at end "
-                f"{100 * run['val_accuracy_final']:.2f}%  ({run['seconds']:.1f} s)"
-                + (f"  DIVERGED: {run['diverged']}" if run["diverged"] else ""))
+            return train_model(model, data, config["epochs"], config["batch_size"],
+                               factory(weight_decay))
+
+        runs = train_seeds(seeds, train_one, lambda seed, run: (
+            f"{label}, seed {seed}: validation after epoch 1 "
+            f"{100 * run['val_accuracy'][1]:.2f}%, at end "
+            f"{100 * run['val_accuracy_final']:.2f}%"), log)
         nan = float("nan")
         rows.append({
             "optimizer": label,
@@ -81,10 +79,8 @@ def compute(config, data, seeds, log):
                 r["val_accuracy"][1] if len(r["val_accuracy"]) > 1 else nan for r in runs),
             "final_train_loss": seed_stats(
                 r["train_loss"][-1] if r["train_loss"] else nan for r in runs),
-            "val_accuracy_curve": mean_curve([r["val_accuracy"] for r in runs]),
-            "train_loss_curve": mean_curve([r["train_loss"] for r in runs]),
-            "seconds": [r["seconds"] for r in runs],
-            "diverged": [r["diverged"] for r in runs],
+            **mean_curves(runs, "val_accuracy", "train_loss"),
+            **run_columns(runs),
         })
     return {"rows": rows, "weight_decay": weight_decay}
 
@@ -95,8 +91,8 @@ def table(results, config):
     rows = [[row["optimizer"], row["settings"], f"{row['final_train_loss']['mean']:.4f}",
              percent(row["first_epoch_accuracy"]), percent(row["val_accuracy"]),
              percent(row["test_accuracy"]),
-             f"{sum(row['seconds']) / len(row['seconds']):.1f}"] for row in results["rows"]]
-    sizes = "-".join(str(n) for n in [784, *config["hidden"], 10])
+             seconds_per_run(row)] for row in results["rows"]]
+    sizes = layer_sizes(config["hidden"])
     head = (f"{sizes} sigmoid, softmax output, {config['epochs']} epochs on "
             f"{config['n_train']:,} images, batch {config['batch_size']}, lambda "
             f"{config['lmbda']}")
@@ -105,6 +101,32 @@ def table(results, config):
          "validation % at end", "test %", "s/run"], rows)
 
 
-def run(quick=False, seeds=1, out=None, **kwargs):
-    """Run this experiment: ``fastnn.experiments.common.execute`` on this module."""
-    return execute(sys.modules[__name__], quick=quick, seeds=seeds, out=out, **kwargs)
+def plot(record, out):
+    """optimizers.png: training loss and validation accuracy per epoch."""
+    rows = record["results"]["rows"]
+    fig, axes = plotting.figure(ncols=2)
+    loss, acc = axes[0, 0], axes[0, 1]
+    for r in rows:
+        label = f"{r['optimizer']} ({r['settings']})"
+        train = r["train_loss_curve"]
+        line, = loss.plot(range(1, len(train) + 1), train, marker=".", label=label)
+        curve = plotting.to_percent(r["val_accuracy_curve"])
+        acc.plot(range(len(curve)), curve, marker=".", color=line.get_color(), label=label)
+    loss.set_yscale("log")
+    loss.set_xlabel("epoch")
+    loss.set_ylabel("training log-loss, mean over the epoch (nats per image)")
+    loss.set_title("training loss", fontsize=10)
+    plotting.accuracy_ylim(acc, [r["val_accuracy_curve"] for r in rows])
+    acc.set_xlabel("epoch")
+    acc.set_ylabel("validation accuracy (%)")
+    acc.set_title("validation accuracy", fontsize=10)
+    for ax in (loss, acc):
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    sizes = layer_sizes(record["config"]["hidden"])
+    plotting.suptitle(fig, record, f"Optimizers on a {sizes} sigmoid network")
+    return [plotting.save(fig, out, "optimizers.png")]
+
+
+#: ``run(quick=False, seeds=1, out=None, **kwargs)``: see ``driver.execute``.
+run = runner(__name__)
