@@ -57,11 +57,16 @@ extensions = [
     for path in sorted(Path("csrc").glob("_*.pyx"))
 ]
 
-setup(
-    ext_modules=cythonize(
-        extensions,
-        include_path=["csrc"],
-        compiler_directives=DIRECTIVES,
-        force=DEBUG,
-    ),
-)
+# The directives are baked into the generated C, which cythonize only redoes
+# for a changed source: remember the mode of the last build and redo all of it
+# when the mode changes (a normal build after a debug one must lose the checks).
+MODE_STAMP = Path("build") / "fastnn-build-mode"
+mode = "debug" if DEBUG else "release"
+last_mode = MODE_STAMP.read_text() if MODE_STAMP.exists() else None
+
+modules = cythonize(extensions, include_path=["csrc"], compiler_directives=DIRECTIVES,
+                    force=DEBUG or last_mode != mode)
+MODE_STAMP.parent.mkdir(exist_ok=True)
+MODE_STAMP.write_text(mode)
+
+setup(ext_modules=modules)

@@ -21,6 +21,16 @@ round, so a busy machine hits both alike; compare the ratios):
 ``--train-only SECONDS`` just trains fastnn for about that long (one ``fit``
 of whole epochs, no output), as a target for ``perf record`` or
 ``py-spy record``; see bench/README.md.
+
+``--epoch-once ROWS`` trains one epoch over ROWS uniform random rows (seeded,
+so every run does the same work) and exits: the fixed run whose instruction
+count callgrind measures, noise-free on a shared machine. Count only the
+compiled epoch (the float32 net's ``train_epoch`` body) with
+
+    OPENBLAS_NUM_THREADS=1 valgrind --tool=callgrind --collect-atstart=no \
+        --toggle-collect='__pyx_pf_*train_epoch' \
+        python bench/profile_step.py --net lecture --batch 10 --epoch-once 2000
+    callgrind_annotate callgrind.out.<pid> | grep 'PROGRAM TOTALS'
 """
 
 import argparse
@@ -109,6 +119,19 @@ def _other_jobs(spec, batch, dtype, rng, X):
     return jobs
 
 
+def _epoch_once(spec, batch, dtype, rows, rule):
+    """One shuffled epoch of ``spec`` over ``rows`` seeded random rows."""
+    from fastnn import SGD, Adam
+    gen = np.random.default_rng(0)
+    X = gen.random((rows, spec.layers[0][0]), dtype=np.float32).astype(dtype)
+    y = gen.integers(0, 10, rows).astype(np.int64)
+    trainer = FastnnTrainer(spec, X, y, batch, initial_weights(spec, dtype))
+    optimizer = {"sgd": SGD(lr=spec.lr), "momentum": SGD(lr=spec.lr, momentum=0.9),
+                 "adam": Adam()}[rule]
+    trainer.model.fit(X, y, epochs=1, batch_size=batch, optimizer=optimizer, shuffle=True,
+                      verbose=0)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--net", default="lecture", choices=sorted(NETS))
@@ -118,9 +141,15 @@ def main(argv=None):
     p.add_argument("--window", type=float, default=0.5, help="seconds per epoch window")
     p.add_argument("--data", default=None)
     p.add_argument("--train-only", type=float, default=None, metavar="SECONDS")
+    p.add_argument("--epoch-once", type=int, default=None, metavar="ROWS")
+    p.add_argument("--optimizer", default="sgd", choices=["sgd", "momentum", "adam"],
+                   help="update rule of --epoch-once")
     args = p.parse_args(argv)
 
     spec = NETS[args.net]
+    if args.epoch_once is not None:
+        _epoch_once(spec, args.batch, args.dtype, args.epoch_once, args.optimizer)
+        return
     X, y, source = load_data(args.data, args.dtype)
     trainer = FastnnTrainer(spec, X, y, args.batch, initial_weights(spec, args.dtype))
     if args.train_only is not None:

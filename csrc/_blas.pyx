@@ -85,14 +85,11 @@ def gemm(A, B, C=None, bint trans_a=False, bint trans_b=False, alpha=1.0, beta=0
         # Fortran-like C: compute C^T = op(B)^T op(A)^T, which is C-like.
         gemm(B, A, C.T, not trans_b, not trans_a, alpha, beta)
         return C
-    if A.dtype == np.float32:
-        _gemm[float](A, B, C, trans_a, trans_b, alpha, beta)
-    else:
-        _gemm[double](A, B, C, trans_a, trans_b, alpha, beta)
+    _gemm(A, B, C, trans_a, trans_b, alpha, beta)
     return C
 
 
-cdef _gemm(const floating[:, :] A, const floating[:, :] B, floating[:, :] C, bint trans_a,
+def _gemm(const floating[:, :] A, const floating[:, :] B, floating[:, :] C, bint trans_a,
            bint trans_b, floating alpha, floating beta):
     cdef int lda, ldb, ldc
     cdef bint ta = trans_a ^ _as_rows(A, &lda)
@@ -132,14 +129,11 @@ def gemv(A, x, y=None, bint trans_a=False, alpha=1.0, beta=0.0):
     if not (A.dtype == x.dtype == y.dtype) or A.dtype not in (np.float32, np.float64):
         raise TypeError(f"gemv: A, x, y must share float32 or float64, got "
                         f"{A.dtype}, {x.dtype}, {y.dtype}")
-    if A.dtype == np.float32:
-        _gemv[float](A, x, y, trans_a, alpha, beta)
-    else:
-        _gemv[double](A, x, y, trans_a, alpha, beta)
+    _gemv(A, x, y, trans_a, alpha, beta)
     return y
 
 
-cdef _gemv(const floating[:, :] A, const floating[:] x, floating[:] y, bint trans_a,
+def _gemv(const floating[:, :] A, const floating[:] x, floating[:] y, bint trans_a,
            floating alpha, floating beta):
     cdef int lda
     cdef bint ta = trans_a ^ _as_rows(A, &lda)
@@ -176,14 +170,11 @@ def axpy(alpha, x, y):
     """y = alpha * x + y, in place; returns y."""
     _check_vectors("axpy", x, y)
     if x.shape[0]:
-        if x.dtype == np.float32:
-            _axpy[float](alpha, x, y)
-        else:
-            _axpy[double](alpha, x, y)
+        _axpy(x, y, alpha)
     return y
 
 
-cdef _axpy(floating alpha, const floating[:] x, floating[:] y):
+def _axpy(const floating[:] x, floating[:] y, floating alpha):
     blas.axpy(<int>x.shape[0], alpha, &x[0], <int>(x.strides[0] // sizeof(floating)),
               &y[0], <int>(y.strides[0] // sizeof(floating)))
 
@@ -192,14 +183,11 @@ def scal(alpha, x):
     """x = alpha * x, in place; returns x."""
     _check_vectors("scal", x)
     if x.shape[0]:
-        if x.dtype == np.float32:
-            _scal[float](alpha, x)
-        else:
-            _scal[double](alpha, x)
+        _scal(x, alpha)
     return x
 
 
-cdef _scal(floating alpha, floating[:] x):
+def _scal(floating[:] x, floating alpha):
     blas.scal(<int>x.shape[0], alpha, &x[0], <int>(x.strides[0] // sizeof(floating)))
 
 
@@ -208,11 +196,9 @@ def dot(x, y):
     _check_vectors("dot", x, y)
     if not x.shape[0]:
         return 0.0
-    if x.dtype == np.float32:
-        return _dot[float](x, y)
-    return _dot[double](x, y)
+    return _dot(x, y)
 
 
-cdef double _dot(const floating[:] x, const floating[:] y):
+def _dot(const floating[:] x, const floating[:] y):
     return blas.dot(<int>x.shape[0], &x[0], <int>(x.strides[0] // sizeof(floating)),
                     &y[0], <int>(y.strides[0] // sizeof(floating)))

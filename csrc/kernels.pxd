@@ -320,6 +320,30 @@ cdef inline double squared_error(const floating* Y, const int64_t* labels,
     return loss
 
 
+cdef inline bint loss_takes_logits(int loss) noexcept nogil:
+    """True when the loss kernel applies the output activation itself (fused
+    softmax / sigmoid), so the forward pass leaves the last layer's logits."""
+    return loss != LOSS_MSE
+
+
+cdef inline double output_delta(int loss, int activation, floating* out,
+                                const int64_t* labels, Py_ssize_t rows, Py_ssize_t cols,
+                                floating scale, floating* delta) noexcept nogil:
+    """The loss kernel of ``loss`` on the output layer's ``out`` (rows x cols):
+    returns the summed loss and writes delta = scale dl/da, the gradient at the
+    pre-activation a. Fused losses take the logits in ``out`` and leave the
+    probabilities there; the squared error takes y = f(a) and multiplies by
+    f'(a) through activation_backward."""
+    cdef double total
+    if loss == LOSS_CROSS_ENTROPY:
+        return softmax_cross_entropy(out, labels, rows, cols, scale, delta)
+    if loss == LOSS_BINARY_CROSS_ENTROPY:
+        return sigmoid_binary_cross_entropy(out, labels, rows, cols, scale, delta)
+    total = squared_error(out, labels, rows, cols, scale, delta)
+    activation_backward(activation, out, delta, rows, cols)
+    return total
+
+
 cdef inline Py_ssize_t count_correct(const floating* P, const int64_t* labels,
                                      Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
     """Number of rows whose prediction equals the label: argmax for several
@@ -409,6 +433,12 @@ cdef inline void adam_update(floating* W, const floating* G, floating* M, floati
         M[i] = beta1 * M[i] + (1 - beta1) * g
         V[i] = beta2 * V[i] + (1 - beta2) * g * g
         W[i] -= step * M[i] / (_sqrt(V[i]) / root_bc2 + eps)
+
+
+cdef inline bint is_plain_sgd(int rule, const double* hyper) noexcept nogil:
+    """SGD without momentum: W <- W - lr (G + wd W) needs no gradient buffer,
+    so the training loop folds it into the weight-gradient GEMM."""
+    return rule == OPT_SGD and hyper[0] == 0
 
 
 cdef inline void apply_update(int rule, const double* hyper, long long t, floating* W,

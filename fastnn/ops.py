@@ -1,13 +1,18 @@
 """The one vocabulary of array operations that layers and the graph speak.
 
-Two implementations share every method name and signature:
-
 ``NumpyOps``
-    The specification: plain NumPy, written to read like the lecture's
-    equations. Slow, obvious, and the reference every test compares against.
-``CompiledOps``
-    The same operations on the compiled kernels (``fastnn._blas``,
-    ``fastnn._kernels``): exactly the machine code the fast training loop runs.
+    The base class and the specification: plain NumPy, written to read like
+    the lecture's equations. Slow, obvious, and the reference every test
+    compares against.
+``CompiledOps(NumpyOps)``
+    Overrides every operation that has a compiled kernel (``fastnn._blas``,
+    ``fastnn._kernels``) with exactly the machine code the fast training loop
+    runs; an operation it does not override is the reference's. Docstrings are
+    the base's (``inspect.getdoc`` and ``help`` inherit them).
+
+The NumPy references of the losses (``softmax_cross_entropy_reference``,
+``sigmoid_binary_cross_entropy_reference``, ``squared_error_reference``) and
+their ``targets`` live here too, beside the ops that use them.
 
 Conventions: arrays are C-contiguous and share one float dtype; methods that
 write in place also return their output. ``labels`` are int64 class indices.
@@ -17,12 +22,22 @@ write in place also return their output. ``labels`` are int64 class indices.
 import numpy as np
 
 from . import _blas, _kernels
-from .activations import ACTIVATIONS, get_activation
+from .activations import get_activation
 
-__all__ = ["NumpyOps", "CompiledOps", "ops", "Rng"]
+__all__ = ["NumpyOps", "CompiledOps", "ops", "Rng", "targets",
+           "softmax_cross_entropy_reference", "sigmoid_binary_cross_entropy_reference",
+           "squared_error_reference"]
 
 Rng = _kernels.Rng
 
+
+def _flat(a):
+    return a.reshape(-1)
+
+
+# ------------------------------------------------------ loss references ---
+# They take the output layer's pre-activation a (rows, K), except the squared
+# error, which takes its output y, and return (summed loss, gradient).
 
 def targets(labels, n_outputs, dtype):
     """Target matrix t (n, n_outputs): one-hot rows, or the 0/1 label itself
@@ -41,7 +56,7 @@ def softmax_cross_entropy_reference(a, labels, scale):
     lse = np.log(np.exp(a - top).sum(axis=1, keepdims=True)) + top
     rows = np.arange(a.shape[0])
     loss = float(np.sum(lse[:, 0] - a[rows, labels]))
-    p = ACTIVATIONS["softmax"].forward(a)
+    p = get_activation("softmax").forward(a)
     return loss, scale * (p - targets(labels, a.shape[1], a.dtype))
 
 
@@ -49,17 +64,13 @@ def sigmoid_binary_cross_entropy_reference(a, labels, scale):
     """(sum of max(a,0) - a t + log(1 + e^{-|a|}), scale * (sigmoid(a) - t))."""
     t = targets(labels, a.shape[1], a.dtype)
     loss = float(np.sum(np.maximum(a, 0) - a * t + np.log1p(np.exp(-np.abs(a)))))
-    return loss, scale * (ACTIVATIONS["sigmoid"].forward(a) - t)
+    return loss, scale * (get_activation("sigmoid").forward(a) - t)
 
 
 def squared_error_reference(y, labels, scale):
     """(1/2 sum (y - t)^2, scale * (y - t)); the caller applies f'(a)."""
     diff = y - targets(labels, y.shape[1], y.dtype)
     return float(0.5 * np.sum(diff.astype(np.float64) ** 2)), scale * diff
-
-
-def _flat(a):
-    return a.reshape(-1)
 
 
 class NumpyOps:
@@ -175,8 +186,8 @@ class NumpyOps:
         return W
 
 
-class CompiledOps:
-    """The compiled kernels behind the same interface as ``NumpyOps``."""
+class CompiledOps(NumpyOps):
+    """The compiled kernels behind the interface of ``NumpyOps``."""
 
     name = "compiled"
 
@@ -245,14 +256,6 @@ class CompiledOps:
                              t, weight_decay)
         return W
 
-
-for _name in ("gemm", "gemv", "axpy", "scal", "dot", "bias_add", "add_column_sums",
-              "activation_forward",
-              "activation_backward", "softmax_cross_entropy", "sigmoid_binary_cross_entropy",
-              "squared_error", "count_correct", "dropout_mask", "sgd_update",
-              "adagrad_update", "adam_update"):
-    getattr(CompiledOps, _name).__doc__ = getattr(NumpyOps, _name).__doc__
-del _name
 
 #: The default implementation used by layers and the graph.
 ops = CompiledOps()

@@ -20,9 +20,8 @@ from scipy.stats import chi2
 from fastnn._kernels import ACTIVATION_CODES, LOSS_CODES, OPTIMIZER_CODES, Rng
 from fastnn._train import CompiledNet
 from fastnn.activations import ACTIVATIONS, get_activation
-from fastnn.ops import (sigmoid_binary_cross_entropy_reference,
+from fastnn.ops import (CompiledOps, NumpyOps, sigmoid_binary_cross_entropy_reference,
                         softmax_cross_entropy_reference, squared_error_reference, targets)
-from fastnn.ops import CompiledOps, NumpyOps
 from fastnn.optimizers import SGD
 
 REFERENCE, COMPILED = NumpyOps(), CompiledOps()
@@ -48,6 +47,17 @@ def test_activation_table_is_complete_and_codes_match_the_kernels():
     assert get_activation(None) is ACTIVATIONS["identity"]
     with pytest.raises(ValueError, match="'swish'"):
         get_activation("swish")
+
+
+def test_compiled_ops_override_every_reference_op_and_inherit_its_docs():
+    import inspect
+    names = [name for name, fn in vars(NumpyOps).items()
+             if callable(fn) and not name.startswith("_")]
+    assert "gemm" in names and "adam_update" in names
+    for name in names:
+        assert vars(CompiledOps).get(name) is not None, name
+        assert inspect.getdoc(getattr(CompiledOps, name)) == inspect.getdoc(getattr(NumpyOps, name))
+    assert isinstance(COMPILED, NumpyOps)
 
 
 # --------------------------------------------------------------- bias_add ---

@@ -9,9 +9,10 @@ import math
 import numpy as np
 import pytest
 
+from fastnn._kernels import OPTIMIZER_CODES
 from fastnn.ops import CompiledOps, NumpyOps
-from fastnn.optimizers import (SGD, Adagrad, Adam, Constant, InverseTimeDecay, StepDecay,
-                               get_schedule)
+from fastnn.optimizers import (OPTIMIZERS, SGD, Adagrad, Adam, Constant, InverseTimeDecay,
+                               StepDecay, get_schedule)
 
 REFERENCE, COMPILED = NumpyOps(), CompiledOps()
 N_STEPS = 5
@@ -294,3 +295,25 @@ def test_good_edge_hyper_parameters_are_accepted():
     assert Adam(betas=(0.0, 0.0)).betas == (0.0, 0.0)
     assert StepDecay(step_size=1, gamma=1.0).rate(0.5, 7, 0, 1) == 0.5
     assert math.isclose(Adagrad(lr=2).lr, 2.0)
+
+
+@pytest.mark.parametrize("optimizer, hyper", [
+    (SGD(lr=0.3, weight_decay=0.01), (0.0, 0.0)),
+    (SGD(lr=0.3, momentum=0.9, nesterov=True), (0.9, 1.0)),
+    (Adagrad(lr=0.2, eps=1e-6), (1e-6,)),
+    (Adam(lr=0.01, betas=(0.8, 0.99), eps=1e-7), (0.8, 0.99, 1e-7)),
+])
+def test_config_holds_the_shared_settings_and_the_rules_hyper_block(optimizer, hyper):
+    # The block's order is that of apply_update in csrc/kernels.pxd.
+    optimizer.t = 7
+    config = optimizer.config()
+    assert config == {"code": optimizer.code, "lr": optimizer.lr,
+                      "weight_decay": optimizer.weight_decay, "t": 7, "hyper": hyper}
+    name = {SGD: "sgd", Adagrad: "adagrad", Adam: "adam"}[type(optimizer)]
+    assert config["code"] == OPTIMIZER_CODES[name] and OPTIMIZERS[name] is type(optimizer)
+
+
+def test_optimizer_table_matches_the_compiled_codes():
+    assert sorted(OPTIMIZERS) == sorted(OPTIMIZER_CODES)
+    assert all(cls.code == OPTIMIZER_CODES[name] for name, cls in OPTIMIZERS.items())
+
