@@ -14,7 +14,7 @@ bool arrays adapt to the tensor's dtype (``t * 2`` stays float32).
 
 import numpy as np
 
-__all__ = ["Tensor", "as_tensor", "operands", "dtype_error"]
+__all__ = ["Tensor", "as_tensor", "operand", "operands", "dtype_error"]
 
 _new = object.__new__
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -161,30 +161,30 @@ class Tensor:
         _backward(self, gradient, retain_graph)
 
     # ------------------------------------------------------- arithmetic ---
-    # Elementwise with NumPy broadcasting; ``_operand`` applies the dtype rule.
+    # Elementwise, with the dtype rule and NumPy broadcasting (see ``binary``).
     def __add__(self, other):
-        return _binary(Add, self, _operand(self, other, "add"))
+        return _binary(Add, self, other, "add")
 
     def __radd__(self, other):
-        return _binary(Add, _operand(self, other, "add"), self)
+        return _binary(Add, self, other, "add", True)
 
     def __sub__(self, other):
-        return _binary(Sub, self, _operand(self, other, "sub"))
+        return _binary(Sub, self, other, "sub")
 
     def __rsub__(self, other):
-        return _binary(Sub, _operand(self, other, "sub"), self)
+        return _binary(Sub, self, other, "sub", True)
 
     def __mul__(self, other):
-        return _binary(Mul, self, _operand(self, other, "mul"))
+        return _binary(Mul, self, other, "mul")
 
     def __rmul__(self, other):
-        return _binary(Mul, _operand(self, other, "mul"), self)
+        return _binary(Mul, self, other, "mul", True)
 
     def __truediv__(self, other):
-        return _binary(Div, self, _operand(self, other, "div"))
+        return _binary(Div, self, other, "div")
 
     def __rtruediv__(self, other):
-        return _binary(Div, _operand(self, other, "div"), self)
+        return _binary(Div, self, other, "div", True)
 
     def __neg__(self):
         return Neg.apply(self)
@@ -195,7 +195,7 @@ class Tensor:
 
     def maximum(self, other):
         """Elementwise max(self, other)."""
-        return _binary(Maximum, self, _operand(self, other, "maximum"))
+        return _binary(Maximum, self, other, "maximum")
 
     def exp(self):
         return Exp.apply(self)
@@ -206,10 +206,10 @@ class Tensor:
     # ----------------------------------------------------- matrix product ---
     def __matmul__(self, other):
         """self @ other for 1-D and 2-D operands (BLAS)."""
-        return MatMul.apply(self, _operand(self, other, "matmul"))
+        return MatMul.apply(self, operand(self, other, "matmul"))
 
     def __rmatmul__(self, other):
-        return MatMul.apply(_operand(self, other, "matmul"), self)
+        return MatMul.apply(operand(self, other, "matmul"), self)
 
     # ------------------------------------------------- reductions, shapes ---
     def sum(self, axis=None, keepdims=False):
@@ -279,7 +279,7 @@ def dtype_error(op, a, b):
                      f"promote float32 to float64 implicitly)")
 
 
-def _operand(t, other, op):
+def operand(t, other, op):
     """``other`` ready to meet Tensor ``t`` in a binary op (see the dtype rule):
     a Python number, a Tensor of t's dtype or an array of t's dtype."""
     kind = type(other)
@@ -306,11 +306,11 @@ def operands(a, b, op):
     """Both operands of a functional binary op (``fastnn.maximum(a, b)``), as
     for an operator; the first Tensor sets the dtype."""
     if isinstance(a, Tensor):
-        return a, _operand(a, b, op)
+        return a, operand(a, b, op)
     if isinstance(b, Tensor):
-        return _operand(b, a, op), b
+        return operand(b, a, op), b
     a = Tensor(a)
-    return a, _operand(a, b, op)
+    return a, operand(a, b, op)
 
 
 def _exponent(p):

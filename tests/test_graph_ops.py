@@ -172,6 +172,10 @@ def test_broadcast_to(shape, target):
     x = rand(*shape)
     check_gradients(lambda t: fastnn.functional.broadcast_to(t, target), x)
     check_gradients(lambda t: t.broadcast_to(*target) * 1.5, x)
+    for data in (x, np.asfortranarray(x), np.repeat(x, 2, axis=-1)[..., ::2] if x.ndim else x):
+        out = Tensor(data).broadcast_to(target).data        # a read-only view of data
+        assert_allclose(out, np.broadcast_to(x, target), rtol=0, atol=0)
+        assert not out.flags.writeable and np.shares_memory(out, data)
 
 
 def test_broadcast_to_rejects_an_impossible_shape():

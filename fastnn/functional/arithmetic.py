@@ -14,37 +14,57 @@ a Tensor without ``requires_grad``) is left to NumPy's broadcasting.
 import numpy as np
 
 from ..autograd import Function
-from ..tensor import Tensor, as_tensor, operands
+from ..tensor import Tensor, as_tensor, dtype_error, operand
 from .shape import BroadcastTo
 
 __all__ = ["Add", "Sub", "Mul", "Div", "Neg", "Pow", "Exp", "Log", "Maximum", "binary",
            "exp", "log", "maximum"]
 
 
-def binary(fn, a, b):
-    """``fn.apply(a, b)`` for an elementwise binary primitive ``fn``, each
-    operand that a gradient must reach expanded to the result's shape first.
+def binary(fn, t, other, op, reflected=False):
+    """``fn.apply(t, other)``, or ``fn.apply(other, t)`` when ``reflected``,
+    for an elementwise binary primitive ``fn`` and a Tensor ``t``.
 
-    ``a`` and ``b`` are a Tensor and a Tensor, array or Python number, of one
-    dtype (``fastnn.tensor`` checks that). When the shapes agree, or one
-    operand is a number, nothing but ``fn`` is recorded.
+    ``other`` (a Tensor, array or number) is brought to t's dtype by the dtype
+    rule (``op`` names the operation in errors). Then each operand that a
+    gradient must reach and whose shape differs from the result's goes through
+    ``BroadcastTo`` first. With a number or equal shapes (the common path)
+    nothing but ``fn`` is recorded.
     """
-    kind_a, kind_b = type(a), type(b)
-    if kind_a is float or kind_a is int or kind_b is float or kind_b is int:
-        return fn.apply(a, b)
+    kind = type(other)
+    if kind is float or kind is int:
+        return fn.apply(other, t) if reflected else fn.apply(t, other)
+    if isinstance(other, Tensor):
+        dtype = other.data.dtype
+        if dtype is not t.data.dtype and dtype != t.data.dtype:
+            raise dtype_error(op, t.data.dtype, dtype)
+        shape = other.data.shape
+    else:
+        other = operand(t, other, op)
+        if type(other) is float:
+            return fn.apply(other, t) if reflected else fn.apply(t, other)
+        shape = other.shape
+    a, b = (other, t) if reflected else (t, other)
+    if shape != t.data.shape:
+        a, b = _broadcast(op, a, b)
+    return fn.apply(a, b)
+
+
+def _broadcast(op, a, b):
+    """``a`` and ``b``, the one of them that needs a gradient and has fewer
+    elements than the result (NumPy broadcasting) expanded by ``BroadcastTo``."""
     data_a = a.data if isinstance(a, Tensor) else a
     data_b = b.data if isinstance(b, Tensor) else b
-    if data_a.shape != data_b.shape:
-        try:
-            shape = np.broadcast(data_a, data_b).shape     # (np.broadcast_shapes is slower)
-        except ValueError:
-            raise ValueError(f"{fn.__name__.lower()}: shapes {data_a.shape} and "
-                             f"{data_b.shape} cannot be broadcast together") from None
-        if data_a.shape != shape and isinstance(a, Tensor) and a.requires_grad:
-            a = BroadcastTo.apply(a, shape)
-        if data_b.shape != shape and isinstance(b, Tensor) and b.requires_grad:
-            b = BroadcastTo.apply(b, shape)
-    return fn.apply(a, b)
+    try:
+        shape = np.broadcast(data_a, data_b).shape      # (np.broadcast_shapes is slower)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {data_a.shape} and {data_b.shape} cannot be broadcast "
+                         f"together") from None
+    if data_a.shape != shape and isinstance(a, Tensor) and a.requires_grad:
+        a = BroadcastTo.apply(a, shape)
+    if data_b.shape != shape and isinstance(b, Tensor) and b.requires_grad:
+        b = BroadcastTo.apply(b, shape)
+    return a, b
 
 
 class Add(Function):
@@ -188,4 +208,8 @@ def log(x):
 
 def maximum(a, b):
     """Elementwise max(a, b) with broadcasting."""
-    return binary(Maximum, *operands(a, b, "maximum"))
+    if isinstance(a, Tensor):
+        return binary(Maximum, a, b, "maximum")
+    if isinstance(b, Tensor):
+        return binary(Maximum, b, a, "maximum", reflected=True)
+    return binary(Maximum, Tensor(a), b, "maximum")

@@ -17,6 +17,8 @@ from ..tensor import Tensor, as_tensor
 __all__ = ["BroadcastTo", "Sum", "Mean", "Transpose", "Reshape", "Index", "Concatenate",
            "broadcast_to", "sum", "mean", "transpose", "reshape", "concatenate"]
 
+_ndarray = np.ndarray
+
 
 def axis_argument(axis):
     """An ``axis`` argument as NumPy takes it (a list becomes a tuple)."""
@@ -36,13 +38,19 @@ class BroadcastTo(Function):
 
     @staticmethod
     def forward(ctx, x, shape):
+        ctx.saved_tensors = (x.shape,)
+        lead = len(shape) - x.ndim
+        if lead > 0 and x.flags.c_contiguous and tuple(shape[lead:]) == x.shape:
+            # Only new leading axes (a bias row under a batch): the view is built
+            # directly, as np.broadcast_to costs more than a whole Add.
+            out = _ndarray(shape, x.dtype, x, 0, (0,) * lead + x.strides)
+            out.flags.writeable = False
+            return out
         try:
-            out = np.broadcast_to(x, shape)
+            return np.broadcast_to(x, shape)
         except ValueError:
             raise ValueError(f"broadcast_to: shape {x.shape} cannot be broadcast to "
                              f"{tuple(shape)}") from None
-        ctx.saved_tensors = (x.shape,)
-        return out
 
     @staticmethod
     def backward(ctx, g):
