@@ -15,10 +15,9 @@ With labels c (integers) and output y (n, K):
     delta = f'(a) * (y - t).
 
 Each entry of ``LOSSES`` holds the loss's kernel code (defined once, in
-csrc/kernels.pxd), the output activation it needs, and its graph function.
-The NumPy references of the fused kernels are the ``NumpyOps`` methods
-``softmax_cross_entropy``, ``sigmoid_binary_cross_entropy`` and
-``squared_error`` (fastnn/ops.py).
+csrc/kernels.pxd), the output activation it needs, the name of its ops
+method (``NumpyOps.<kernel>`` is the NumPy reference, ``CompiledOps.<kernel>``
+the compiled kernel) and its graph function.
 """
 
 from dataclasses import dataclass
@@ -39,6 +38,8 @@ class Loss:
     code: int
     #: activation the last layer must have (fused with the loss), or None for any
     output_activation: Optional[str]
+    #: the ops method of the loss kernel (fastnn/ops.py)
+    kernel: str
     #: ``graph(output, labels) -> scalar Tensor``, the batch mean; ``output``
     #: is the last layer's pre-activation where ``output_activation`` is set
     graph: Callable
@@ -47,14 +48,16 @@ class Loss:
     decision_threshold: float
 
 
-def _entry(name, output_activation, graph, decision_threshold):
-    return Loss(name, LOSS_CODES[name], output_activation, graph, decision_threshold)
+def _entry(name, output_activation, kernel, graph, decision_threshold):
+    return Loss(name, LOSS_CODES[name], output_activation, kernel, graph, decision_threshold)
 
 
 LOSSES = {
-    "cross_entropy": _entry("cross_entropy", "softmax", cross_entropy, 0.0),
-    "binary_cross_entropy": _entry("binary_cross_entropy", "sigmoid", binary_cross_entropy, 0.0),
-    "mse": _entry("mse", None, mse, 0.5),
+    "cross_entropy": _entry("cross_entropy", "softmax", "softmax_cross_entropy",
+                            cross_entropy, 0.0),
+    "binary_cross_entropy": _entry("binary_cross_entropy", "sigmoid",
+                                   "sigmoid_binary_cross_entropy", binary_cross_entropy, 0.0),
+    "mse": _entry("mse", None, "squared_error", mse, 0.5),
 }
 
 

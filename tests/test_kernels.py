@@ -19,7 +19,9 @@ from scipy.stats import chi2
 
 from fastnn._kernels import ACTIVATION_CODES, LOSS_CODES, OPTIMIZER_CODES, Rng
 from fastnn._train import CompiledNet
+from fastnn import Tensor
 from fastnn.activations import ACTIVATIONS, get_activation
+from fastnn.losses import LOSSES
 from fastnn.ops import (CompiledOps, NumpyOps, sigmoid_binary_cross_entropy_reference,
                         softmax_cross_entropy_reference, squared_error_reference, targets)
 from fastnn.optimizers import SGD
@@ -450,6 +452,30 @@ def test_shuffle_is_a_deterministic_permutation():
         tiny = np.arange(n, dtype=np.int64)
         Rng(5).shuffle(tiny)
         np.testing.assert_array_equal(tiny, np.arange(n))
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_each_loss_table_entry_is_one_loss(name, dtype):
+    """The entry's code, reference, compiled kernel and graph function agree:
+    summed loss and delta, and the graph's batch mean with its gradient."""
+    entry = LOSSES[name]
+    assert entry.code == LOSS_CODES[name]
+    rng = np.random.default_rng(3)
+    rows, cols = 6, 4
+    labels = rng.integers(0, cols, size=rows)
+    out = rng.normal(size=(rows, cols)).astype(dtype)
+    if entry.output_activation is None:                 # mse takes the activated output
+        out = get_activation("sigmoid").forward(out)
+    ref_loss, ref_delta = getattr(REFERENCE, entry.kernel)(out.copy(), labels, 1 / rows)
+    loss, delta = getattr(COMPILED, entry.kernel)(out.copy(), labels, 1 / rows)
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12}
+    np.testing.assert_allclose(loss, ref_loss, **tol)
+    np.testing.assert_allclose(delta, ref_delta, **tol)
+    x = Tensor(out.copy(), requires_grad=True)
+    value = entry.graph(x, labels)
+    value.backward()
+    np.testing.assert_allclose(float(value.data), ref_loss / rows, **tol)
+    np.testing.assert_allclose(x.grad, ref_delta, **tol)
 
 
 def test_code_mappings_are_distinct_per_concept():
