@@ -53,16 +53,22 @@ def binary(fn, t, other, op, reflected=False):
 def _broadcast(op, a, b):
     """``a`` and ``b``, the one of them that needs a gradient and has fewer
     elements than the result (NumPy broadcasting) expanded by ``BroadcastTo``."""
-    data_a = a.data if isinstance(a, Tensor) else a
-    data_b = b.data if isinstance(b, Tensor) else b
-    try:
-        shape = np.broadcast(data_a, data_b).shape      # (np.broadcast_shapes is slower)
-    except ValueError:
-        raise ValueError(f"{op}: shapes {data_a.shape} and {data_b.shape} cannot be broadcast "
-                         f"together") from None
-    if data_a.shape != shape and isinstance(a, Tensor) and a.requires_grad:
+    shape_a = (a.data if isinstance(a, Tensor) else a).shape
+    shape_b = (b.data if isinstance(b, Tensor) else b).shape
+    # The bias case (one shape the trailing axes of the other) without NumPy.
+    if len(shape_b) < len(shape_a) and shape_a[len(shape_a) - len(shape_b):] == shape_b:
+        shape = shape_a
+    elif len(shape_a) < len(shape_b) and shape_b[len(shape_b) - len(shape_a):] == shape_a:
+        shape = shape_b
+    else:
+        try:
+            shape = np.broadcast_shapes(shape_a, shape_b)
+        except ValueError:
+            raise ValueError(f"{op}: shapes {shape_a} and {shape_b} cannot be broadcast "
+                             f"together") from None
+    if shape_a != shape and isinstance(a, Tensor) and a.requires_grad:
         a = BroadcastTo.apply(a, shape)
-    if data_b.shape != shape and isinstance(b, Tensor) and b.requires_grad:
+    if shape_b != shape and isinstance(b, Tensor) and b.requires_grad:
         b = BroadcastTo.apply(b, shape)
     return a, b
 
