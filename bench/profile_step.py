@@ -107,9 +107,10 @@ def _other_jobs(spec, batch, dtype, rng, X):
                          (Y[:0], G[:0], code)))
         else:
             labels = rng.integers(0, n_out, size=batch).astype(np.int64)
-            jobs.append((f"softmax+CE ({batch}x{n_out})", _kernels.softmax_cross_entropy,
-                         (Y.copy(), labels, 1.0 / batch, np.empty_like(Y)),
-                         (Y[:1, :1].copy(), labels[:1] * 0, 1.0, np.empty((1, 1), dtype))))
+            ce = _kernels.LOSS_CODES["cross_entropy"]
+            jobs.append((f"softmax+CE ({batch}x{n_out})", _kernels.output_delta,
+                         (ce, Y.copy(), labels, 1.0 / batch, np.empty_like(Y)),
+                         (ce, Y[:1, :1].copy(), labels[:1] * 0, 1.0, np.empty((1, 1), dtype))))
             jobs.append((f"count_correct ({batch}x{n_out})", _kernels.count_correct,
                          (np.abs(Y), labels), (np.abs(Y[:1, :1]), labels[:1] * 0)))
         delta = (rng.random((batch, n_out)) * 1e-3).astype(dtype)

@@ -54,34 +54,18 @@ def activation_backward(const floating[:, ::1] Y, floating[:, ::1] G, int code):
             kernels.activation_backward(code, &Y[0, 0], &G[0, 0], Y.shape[0], Y.shape[1])
 
 
-def softmax_cross_entropy(floating[:, ::1] A, const int64_t[::1] labels, double scale,
-                          floating[:, ::1] delta):
-    """A (logits) becomes softmax(A); delta = scale (p - onehot); returns the summed loss."""
-    cdef double loss
+def output_delta(int loss, floating[:, ::1] out, const int64_t[::1] labels, double scale,
+                 floating[:, ::1] delta):
+    """The loss kernel of code ``loss`` (``LOSS_CODES``) on ``out`` (rows x cols):
+    delta = scale dl/d(out); returns the summed loss. The fused losses take
+    logits and leave the probabilities in ``out`` (delta = scale (p - t)); the
+    squared error leaves ``out`` alone (delta = scale (y - t))."""
+    cdef double loss_sum
     with nogil:
-        loss = kernels.softmax_cross_entropy(&A[0, 0], &labels[0], A.shape[0], A.shape[1],
-                                             <floating>scale, &delta[0, 0])
-    return loss
-
-
-def sigmoid_binary_cross_entropy(floating[:, ::1] A, const int64_t[::1] labels,
-                                 double scale, floating[:, ::1] delta):
-    """A (logits) becomes sigmoid(A); delta = scale (p - t); returns the summed loss."""
-    cdef double loss
-    with nogil:
-        loss = kernels.sigmoid_binary_cross_entropy(&A[0, 0], &labels[0], A.shape[0],
-                                                    A.shape[1], <floating>scale, &delta[0, 0])
-    return loss
-
-
-def squared_error(const floating[:, ::1] Y, const int64_t[::1] labels, double scale,
-                  floating[:, ::1] G):
-    """G = scale (y - t); returns the summed 1/2 ||y - t||^2."""
-    cdef double loss
-    with nogil:
-        loss = kernels.squared_error(&Y[0, 0], &labels[0], Y.shape[0], Y.shape[1],
-                                     <floating>scale, &G[0, 0])
-    return loss
+        loss_sum = kernels.output_delta(loss, kernels.ACT_IDENTITY, &out[0, 0], &labels[0],
+                                        out.shape[0], out.shape[1], <floating>scale,
+                                        &delta[0, 0])
+    return loss_sum
 
 
 def count_correct(const floating[:, ::1] P, const int64_t[::1] labels):

@@ -223,16 +223,18 @@ class CompiledOps(NumpyOps):
         return G
 
     def softmax_cross_entropy(self, A, labels, scale):
-        delta = np.empty_like(A)
-        return _kernels.softmax_cross_entropy(A, labels, scale, delta), delta
+        return self._loss("cross_entropy", A, labels, scale)
 
     def sigmoid_binary_cross_entropy(self, A, labels, scale):
-        delta = np.empty_like(A)
-        return _kernels.sigmoid_binary_cross_entropy(A, labels, scale, delta), delta
+        return self._loss("binary_cross_entropy", A, labels, scale)
 
     def squared_error(self, Y, labels, scale):
-        grad = np.empty_like(Y)
-        return _kernels.squared_error(Y, labels, scale, grad), grad
+        return self._loss("mse", Y, labels, scale)
+
+    @staticmethod
+    def _loss(name, out, labels, scale):
+        delta = np.empty_like(out)
+        return _kernels.output_delta(_kernels.LOSS_CODES[name], out, labels, scale, delta), delta
 
     def count_correct(self, P, labels):
         return _kernels.count_correct(P, labels)
