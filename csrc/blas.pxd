@@ -68,6 +68,18 @@ cdef enum:
     SMALL_GEMM_MIN_ROWS = 16
 
 
+cdef inline void _gemm(char ta, char tb, int m, int n, int k, floating alpha,
+                       const floating* A, int lda, const floating* B, int ldb, floating beta,
+                       floating* C, int ldc) noexcept nogil:
+    """The one sgemm/dgemm call: row-major C (m x n) = alpha op(A) op(B) + beta C.
+    Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the
+    operands and the dimensions, keep the transpose flags."""
+    if floating is float:
+        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>B, &ldb, <float*>A, &lda, &beta, C, &ldc)
+    else:
+        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>B, &ldb, <double*>A, &lda, &beta, C, &ldc)
+
+
 cdef inline bint _gemm_in_small_pieces(bint trans_a, bint trans_b, int m, int n, int k,
                                        floating alpha, const floating* A, int lda,
                                        const floating* B, int ldb, floating beta,
@@ -87,12 +99,8 @@ cdef inline bint _gemm_in_small_pieces(bint trans_a, bint trans_b, int m, int n,
         start = 0
         while start < m:
             size = min(piece, m - start)
-            if floating is float:
-                sgemm(&tb, &ta, &n, &size, &k, &alpha, <float*>B, &ldb,
-                      <float*>A + start * lda, &lda, &beta, C + start * ldc, &ldc)
-            else:
-                dgemm(&tb, &ta, &n, &size, &k, &alpha, <double*>B, &ldb,
-                      <double*>A + start * lda, &lda, &beta, C + start * ldc, &ldc)
+            _gemm(ta, tb, size, n, k, alpha, A + start * lda, lda, B, ldb, beta,
+                  C + start * ldc, ldc)
             start += piece
         return True
     if trans_a and not trans_b:
@@ -105,12 +113,8 @@ cdef inline bint _gemm_in_small_pieces(bint trans_a, bint trans_b, int m, int n,
         start = 0
         while start < k:
             size = min(piece, k - start)
-            if floating is float:
-                sgemm(&tb, &ta, &n, &m, &size, &alpha, <float*>B + start * ldb, &ldb,
-                      <float*>A + start * lda, &lda, &beta if start == 0 else &one, C, &ldc)
-            else:
-                dgemm(&tb, &ta, &n, &m, &size, &alpha, <double*>B + start * ldb, &ldb,
-                      <double*>A + start * lda, &lda, &beta if start == 0 else &one, C, &ldc)
+            _gemm(ta, tb, m, n, size, alpha, A + start * lda, lda, B + start * ldb, ldb,
+                  beta if start == 0 else one, C, ldc)
             start += piece
         return True
     return False
@@ -121,8 +125,6 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
                       const floating* B, int ldb, floating beta,
                       floating* C, int ldc) noexcept nogil:
     """C = alpha * op(A) @ op(B) + beta * C, row-major; C is m x n, op(A) m x k, op(B) k x n."""
-    # Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the
-    # operands and the dimensions, keep the transpose flags.
     cdef char ta = b'T' if trans_a else b'N'
     cdef char tb = b'T' if trans_b else b'N'
     cdef int i
@@ -159,12 +161,7 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     if <double>m * n * k > SMALL_GEMM_WORK and _gemm_in_small_pieces(
             trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
         return
-    if floating is float:
-        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>B, &ldb, <float*>A, &lda,
-              &beta, C, &ldc)
-    else:
-        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>B, &ldb, <double*>A, &lda,
-              &beta, C, &ldc)
+    _gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 
 
 cdef inline void axpy(int n, floating alpha, const floating* x, int incx,
