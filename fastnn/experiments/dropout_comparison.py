@@ -100,13 +100,10 @@ def plot(record, out):
                   label=name)
     plotting.accuracy_ylim(acc, [r[k] for r in rows
                                  for k in ("train_accuracy_curve", "val_accuracy_curve")])
-    acc.set_xlabel("epoch")
-    acc.set_ylabel("accuracy, dropout off (%)")
-    acc.set_title("training (solid) and validation (dashed) accuracy", fontsize=10)
+    plotting.label(acc, "epoch", "accuracy, dropout off (%)",
+                   "training (solid) and validation (dashed) accuracy")
     plotting.loss_ylim(loss, [r["val_loss_curve"] for r in rows])
-    loss.set_xlabel("epoch")
-    loss.set_ylabel("validation log-loss (nats per image)")
-    loss.set_title("validation loss", fontsize=10)
+    plotting.label(loss, "epoch", "validation log-loss (nats per image)", "validation loss")
     for ax in (acc, loss):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

@@ -132,9 +132,7 @@ def plot(record, out):
         sat.plot(range(saturated.shape[0]), 100 * saturated[:, 0], marker=".",
                  color=line.get_color(), label=r["label"])
     plotting.accuracy_ylim(acc, [r["val_accuracy_curve"] for r in rows])
-    acc.set_xlabel("epoch")
-    acc.set_ylabel("validation accuracy (%)")
-    acc.set_title("validation accuracy", fontsize=10)
+    plotting.label(acc, "epoch", "validation accuracy (%)", "validation accuracy")
     sat.set_xlabel("epoch (0 = initialisation)")
     sat.set_ylabel("saturated units of hidden layer 1 (%)")
     sat.set_title(f"units with sigma'(a) < {record['results']['saturation_threshold']}",

@@ -113,13 +113,10 @@ def plot(record, out):
         curve = plotting.to_percent(r["val_accuracy_curve"])
         acc.plot(range(len(curve)), curve, marker=".", color=line.get_color(), label=label)
     loss.set_yscale("log")
-    loss.set_xlabel("epoch")
-    loss.set_ylabel("training log-loss, mean over the epoch (nats per image)")
-    loss.set_title("training loss", fontsize=10)
+    plotting.label(loss, "epoch",
+                   "training log-loss, mean over the epoch (nats per image)", "training loss")
     plotting.accuracy_ylim(acc, [r["val_accuracy_curve"] for r in rows])
-    acc.set_xlabel("epoch")
-    acc.set_ylabel("validation accuracy (%)")
-    acc.set_title("validation accuracy", fontsize=10)
+    plotting.label(acc, "epoch", "validation accuracy (%)", "validation accuracy")
     for ax in (loss, acc):
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["matplotlib_available", "figure", "suptitle", "save", "to_percent", "accuracy_ylim",
-           "loss_ylim", "seed_errorbars"]
+__all__ = ["matplotlib_available", "figure", "suptitle", "save", "to_percent", "label",
+           "accuracy_ylim", "loss_ylim", "seed_errorbars"]
 
 DPI = 120
 
@@ -62,6 +62,13 @@ def save(fig, out, name):
 def to_percent(values):
     """Fractions to percent; None, NaN and inf (diverged runs) to NaN, a gap in the line."""
     return [100 * v if v is not None and math.isfinite(v) else np.nan for v in values]
+
+
+def label(ax, xlabel, ylabel, title):
+    """Axis labels and a small title for one panel."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
 
 
 def accuracy_ylim(ax, curves, margin=2.0):

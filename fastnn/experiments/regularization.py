@@ -102,9 +102,8 @@ def plot(record, out):
         plotting.seed_errorbars(final, positions, rows, key, marker=marker, label=label)
     final.set_xticks(positions)
     final.set_xticklabels([f"{r['lmbda']:g}" for r in rows])
-    final.set_xlabel(f"L2 lambda (weight decay lambda / {record['config']['n_train']})")
-    final.set_ylabel("accuracy after the last epoch (%)")
-    final.set_title("train vs validation accuracy", fontsize=10)
+    plotting.label(final, f"L2 lambda (weight decay lambda / {record['config']['n_train']})",
+                   "accuracy after the last epoch (%)", "train vs validation accuracy")
     for r in rows:
         train = plotting.to_percent(r["train_accuracy_curve"])
         line, = curves.plot(range(len(train)), train, label=f"{r['lmbda']:g}")
@@ -112,9 +111,7 @@ def plot(record, out):
         curves.plot(range(len(val)), val, linestyle="--", color=line.get_color())
     plotting.accuracy_ylim(curves, [r[k] for r in rows
                                     for k in ("train_accuracy_curve", "val_accuracy_curve")])
-    curves.set_xlabel("epoch")
-    curves.set_ylabel("accuracy (%)")
-    curves.set_title("training (solid) and validation (dashed)", fontsize=10)
+    plotting.label(curves, "epoch", "accuracy (%)", "training (solid) and validation (dashed)")
     final.grid(alpha=0.3)
     final.legend(fontsize=8)
     curves.grid(alpha=0.3)
