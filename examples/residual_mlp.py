@@ -11,24 +11,16 @@ attributes, ``forward`` is ordinary Python on Tensors, and ``fit`` trains it
 with the compiled SGD kernel one mini-batch at a time (weight decay on the
 weight matrices only). Dropout is on in ``fit`` and off in ``evaluate``.
 
-Run: ``python examples/residual_mlp.py [--epochs 3] [--blocks 2]``. The data
-directory is ``$FASTNN_DATA`` (default ``../shared/data`` beside the repo).
+Run: ``python examples/residual_mlp.py [--epochs 3] [--blocks 2]``. MNIST is
+found where ``fastnn.datasets.load_mnist`` looks (``$FASTNN_DATA``, the cache, ...).
 """
 
 import argparse
-import os
 import time
-from pathlib import Path
 
 import fastnn
 from fastnn import SGD, Dense, Dropout, Model
 from fastnn.datasets import load_mnist
-
-
-def data_dir():
-    """``$FASTNN_DATA``, or ``../shared/data`` relative to the repository root."""
-    env = os.environ.get("FASTNN_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
 class ResidualMLP(Model):
@@ -51,9 +43,7 @@ class ResidualMLP(Model):
 def main(epochs=3, hidden=128, blocks=2, batch_size=64, n_train=None, seed=0, path=None,
          verbose=True):
     """Train the residual MLP on MNIST; returns the test accuracy."""
-    path = Path(path) if path is not None else data_dir() / "mnist"
-    (X_train, y_train), (X_val, y_val), (X_test, y_test) = load_mnist(path=path,
-                                                                      download=False)
+    (X_train, y_train), (X_val, y_val), (X_test, y_test) = load_mnist(path=path)
     if n_train is not None:
         X_train, y_train = X_train[:n_train], y_train[:n_train]
     model = ResidualMLP(hidden=hidden, blocks=blocks, seed=seed)

@@ -17,25 +17,17 @@ mean of -sum(y_ * log softmax(logits)) with the softmax fused in (it never
 takes log(0)); ``train_step`` computes the gradients and applies one
 compiled gradient-descent update.
 
-Run: ``python examples/tensorflow_softmax.py [--steps 1000]``. The data
-directory is ``$FASTNN_DATA`` (default ``../shared/data`` beside the repo).
+Run: ``python examples/tensorflow_softmax.py [--steps 1000]``. MNIST is
+found where ``fastnn.datasets.load_mnist`` looks (``$FASTNN_DATA``, the cache, ...).
 """
 
 import argparse
-import os
-from pathlib import Path
 
 import numpy as np
 
 import fastnn
 from fastnn import SGD, Tensor, cross_entropy, no_grad, train_step
 from fastnn.datasets import load_mnist
-
-
-def data_dir():
-    """``$FASTNN_DATA``, or ``../shared/data`` relative to the repository root."""
-    env = os.environ.get("FASTNN_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
 class Batches:
@@ -59,9 +51,7 @@ class Batches:
 
 def main(steps=1000, batch_size=100, learning_rate=0.5, seed=0, path=None, verbose=True):
     """Train softmax regression on MNIST; returns the test accuracy."""
-    path = Path(path) if path is not None else data_dir() / "mnist"
-    (X_train, y_train), (X_test, y_test) = load_mnist(path=path, split="train_test",
-                                                      download=False)
+    (X_train, y_train), (X_test, y_test) = load_mnist(path=path, split="train_test")
     mnist_train = Batches(X_train, y_train, seed)
 
     # Define the parameters as variables

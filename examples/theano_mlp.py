@@ -13,26 +13,18 @@ Here every line is an operation on ``fastnn.Tensor`` that records the graph as
 it runs; ``fastnn.grad(cost, params)`` is ``T.grad``; the update list is
 applied by the compiled SGD kernel (``optimizer.step``).
 
-Run: ``python examples/theano_mlp.py [--epochs 1] [--lr 0.01]``. The data
-directory is ``$FASTNN_DATA`` (default ``../shared/data`` beside the repo).
+Run: ``python examples/theano_mlp.py [--epochs 1] [--lr 0.01]``. MNIST is
+found where ``fastnn.datasets.load_mnist`` looks (``$FASTNN_DATA``, the cache, ...).
 """
 
 import argparse
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 
 import fastnn
 from fastnn import SGD, Tensor, grad, log, no_grad, relu, softmax
 from fastnn.datasets import load_mnist
-
-
-def data_dir():
-    """``$FASTNN_DATA``, or ``../shared/data`` relative to the repository root."""
-    env = os.environ.get("FASTNN_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
 def uniform(rng, shape):
@@ -60,8 +52,7 @@ def predict(X, params):
 
 def main(epochs=1, learning_rate=0.01, n_train=None, seed=0, path=None, verbose=True):
     """Train the lecture's Theano network on MNIST; returns the test accuracy."""
-    path = Path(path) if path is not None else data_dir() / "mnist"
-    (X_train, y_train), _, (X_test, y_test) = load_mnist(path=path, download=False)
+    (X_train, y_train), _, (X_test, y_test) = load_mnist(path=path)
     if n_train is not None:
         X_train, y_train = X_train[:n_train], y_train[:n_train]
     rng = np.random.default_rng(seed)
