@@ -56,6 +56,9 @@ extensions = [
     )
     for path in sorted(Path("csrc").glob("_*.pyx"))
 ]
+if not extensions:
+    raise SystemExit(f"setup.py: no csrc/_*.pyx found under {Path.cwd()}: the compiled core "
+                     f"cannot be built (an sdist without its Cython sources?)")
 
 # The directives are baked into the generated C, which cythonize only redoes
 # for a changed source: remember the mode of the last build and redo all of it
