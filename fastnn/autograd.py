@@ -34,6 +34,8 @@ traversed unless ``retain_graph=True``.
 The built-in primitives are in ``fastnn.functional``.
 """
 
+import threading
+
 import numpy as np
 
 __all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "backward",
@@ -42,13 +44,20 @@ __all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "
 _ndarray = np.ndarray
 _new = object.__new__
 
-# Grad mode (one flag per process, not per thread): no_grad() turns it off.
-_grad_enabled = True
+
+class _GradMode(threading.local):
+    """Grad mode, one flag per thread (as in PyTorch): a thread's ``no_grad()``
+    never switches recording off in another thread."""
+
+    enabled = True
+
+
+_mode = _GradMode()
 
 
 def is_grad_enabled():
-    """True unless inside ``with no_grad():``."""
-    return _grad_enabled
+    """True unless inside ``with no_grad():`` in this thread."""
+    return _mode.enabled
 
 
 class no_grad:
@@ -61,14 +70,12 @@ class no_grad:
     __slots__ = ("_prev",)
 
     def __enter__(self):
-        global _grad_enabled
-        self._prev = _grad_enabled
-        _grad_enabled = False
+        self._prev = _mode.enabled
+        _mode.enabled = False
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._prev
+        _mode.enabled = self._prev
         return False
 
     def __call__(self, func):
@@ -86,9 +93,8 @@ class enable_grad(no_grad):
     __slots__ = ()
 
     def __enter__(self):
-        global _grad_enabled
-        self._prev = _grad_enabled
-        _grad_enabled = True
+        self._prev = _mode.enabled
+        _mode.enabled = True
         return self
 
 
@@ -173,7 +179,7 @@ class Function:
                 values.append(a)
                 needs.append(False)
         ctx = Context()
-        track = track and _grad_enabled
+        track = track and _mode.enabled
         ctx.needs_input_grad = tuple(needs) if track else (False,) * len(args)
         out = cls.forward(ctx, *values)
         if type(out) is not _ndarray:

@@ -27,6 +27,7 @@ applies to weight matrices only: parameters with two or more dimensions.
 """
 
 import math
+import threading
 
 import numpy as np
 
@@ -36,7 +37,7 @@ from .losses import LOSSES, get_loss
 from .ops import Rng
 from .optimizers import Optimizer
 from .tensor import Tensor
-from .training import (EpochRunner, EpochStats, TrainingLoop, check_fit_arguments,
+from .training import (EpochRunner, EpochStats, TrainingLoop, UseGuard, check_fit_arguments,
                        check_validation_pair, fit_seed)
 from .validation import check_bool, check_dtype, check_positive_int, check_seed
 
@@ -242,6 +243,8 @@ class Model:
         state["_init_rng"] = np.random.default_rng(init_seq)
         state["_fit_seq"] = fit_seq
         state["_adopted"] = set()
+        state["_guard"] = UseGuard()
+        state["_serial"] = threading.RLock()
 
     # ------------------------------------------------------------ structure ---
     def __setattr__(self, name, value):
@@ -420,16 +423,22 @@ class Model:
 
     # ------------------------------------------------------------ inference ---
     def _batched_forward(self, inputs, batch_size):
-        was_training = self.training
-        self.eval()
-        try:
-            with no_grad():
-                n = inputs[0].shape[0]
-                for start in range(0, n, batch_size):
-                    yield start, self.forward(*(Tensor(a[start:start + batch_size])
-                                                for a in inputs))
-        finally:
-            self.train(was_training)
+        # Eval mode is the model's own state: predictions on one Model from
+        # several threads take turns (self._serial), and none runs while
+        # another thread fits it (self._guard).
+        with self._serial:
+            self._guard.begin_read(self)
+            was_training = self.training
+            self.eval()
+            try:
+                with no_grad():
+                    n = inputs[0].shape[0]
+                    for start in range(0, n, batch_size):
+                        yield start, self.forward(*(Tensor(a[start:start + batch_size])
+                                                    for a in inputs))
+            finally:
+                self.train(was_training)
+                self._guard.end_read()
 
     def predict(self, X, batch_size=256):
         """The model's outputs for X in eval mode without a graph: an array

@@ -6,6 +6,8 @@ compiled call without the GIL. Python is re-entered only between epochs, for
 callbacks, progress and validation.
 """
 
+import threading
+
 import numpy as np
 
 from . import blas_threads
@@ -14,7 +16,7 @@ from .activations import get_activation
 from .layers import Dense, Dropout, Layer
 from .losses import get_loss
 from .optimizers import SGD
-from .training import (EpochRunner, EpochStats, TrainingDivergedError, TrainingLoop,
+from .training import (EpochRunner, EpochStats, TrainingDivergedError, TrainingLoop, UseGuard,
                        check_fit_arguments, check_validation_pair, fit_seed)
 from .validation import check_X, check_dtype, check_labels, check_param, check_seed
 
@@ -23,6 +25,14 @@ __all__ = ["Sequential"]
 # Rows per compiled call when predicting or evaluating: large enough for
 # efficient GEMMs, small enough to keep the activations in cache.
 INFERENCE_ROWS = 256
+
+
+class _InferenceNets(threading.local):
+    """Each thread's inference net: predictions from several threads at once
+    never share scratch buffers."""
+
+    arrays = None      # the layer arrays the net points into
+    net = None
 
 
 class CompiledEpochs(EpochRunner):
@@ -91,7 +101,20 @@ class Sequential:
             layer.initialize(init_rng, self.dtype)
         self.stop_training = False
         self.history = None
-        self._inference = None
+        self._new_thread_state()
+
+    def _new_thread_state(self):
+        self._inference = _InferenceNets()
+        self._guard = UseGuard()
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        del state["_inference"], state["_guard"]      # per-thread, rebuilt on load
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._new_thread_state()
 
     # ------------------------------------------------------------ checks ---
     @staticmethod
@@ -201,9 +224,10 @@ class Sequential:
         # The compiled net points into the layers' arrays: rebuild it when a
         # layer now holds other arrays (re-initialised by another model).
         arrays = tuple(a for layer in self.dense_layers for a in (layer.W, layer.b))
-        if self._inference is None or any(a is not b for a, b in zip(arrays, self._inference[0])):
-            self._inference = arrays, self._compiled_net(INFERENCE_ROWS)
-        return self._inference[1]
+        cache = self._inference
+        if cache.net is None or any(a is not b for a, b in zip(arrays, cache.arrays)):
+            cache.arrays, cache.net = arrays, self._compiled_net(INFERENCE_ROWS)
+        return cache.net
 
     # --------------------------------------------------------------- fit ---
     def fit(self, X, y, epochs=1, batch_size=32, optimizer=None, shuffle=True,
@@ -266,7 +290,11 @@ class Sequential:
         unit, p(class 1). Dropout is off (scaled for ``scale="test"``).
         """
         X = check_X(X, self.n_features, self.dtype)
-        return self._inference_net().predict(X)
+        self._guard.begin_read(self)
+        try:
+            return self._inference_net().predict(X)
+        finally:
+            self._guard.end_read()
 
     def predict(self, X):
         """Predicted class indices, shape (n_samples,) int64: argmax of the
@@ -282,7 +310,11 @@ class Sequential:
         return self._evaluate_arrays(X, check_labels(y, X.shape[0], self.n_outputs))
 
     def _evaluate_arrays(self, X, labels):
-        loss_sum, correct = self._inference_net().evaluate(X, labels)
+        self._guard.begin_read(self)
+        try:
+            loss_sum, correct = self._inference_net().evaluate(X, labels)
+        finally:
+            self._guard.end_read()
         return {"loss": loss_sum / X.shape[0], "accuracy": correct / X.shape[0]}
 
     def __call__(self, X):

@@ -21,6 +21,7 @@ calls ``loop.begin_epoch`` / ``loop.end_epoch`` itself.
 """
 
 import numbers
+import threading
 from dataclasses import dataclass
 from typing import Optional
 
@@ -30,7 +31,7 @@ from .callbacks import Callback, History, ProgressLogger
 from .optimizers import SGD, Optimizer
 from .validation import check_bool, check_positive_int
 
-__all__ = ["TrainingDivergedError", "EpochStats", "EpochRunner", "TrainingLoop",
+__all__ = ["TrainingDivergedError", "EpochStats", "EpochRunner", "TrainingLoop", "UseGuard",
            "check_fit_arguments", "check_validation_pair", "fit_seed"]
 
 
@@ -73,6 +74,48 @@ class EpochRunner:
             loop.begin_epoch(epoch)
             if loop.end_epoch(epoch, self.run_epoch(epoch)):
                 break
+
+
+class UseGuard:
+    """Who uses a model from which thread: any number of threads may predict
+    at once, but ``fit`` excludes every other thread.
+
+    ``fit`` while another thread fits or predicts with the same model, and a
+    prediction while another thread fits it, raise RuntimeError naming the
+    conflict instead of interleaving updates with reads. The fitting thread
+    itself may predict (callbacks, validation).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._fitter = None        # thread id of the fit in progress
+        self._readers = 0          # predictions in progress, in any thread
+
+    def begin_fit(self, model):
+        with self._lock:
+            if self._fitter is not None:
+                raise RuntimeError(f"fit called on {type(model).__name__} while another "
+                                   f"thread is fitting it; fit one model from one thread")
+            if self._readers:
+                raise RuntimeError(f"fit called on {type(model).__name__} while "
+                                   f"{self._readers} prediction(s) on it are running in "
+                                   f"other threads")
+            self._fitter = threading.get_ident()
+
+    def end_fit(self):
+        with self._lock:
+            self._fitter = None
+
+    def begin_read(self, model):
+        with self._lock:
+            if self._fitter is not None and self._fitter != threading.get_ident():
+                raise RuntimeError(f"predict/evaluate called on {type(model).__name__} while "
+                                   f"another thread is fitting it")
+            self._readers += 1
+
+    def end_read(self):
+        with self._lock:
+            self._readers -= 1
 
 
 def fit_seed(seed_sequence):
@@ -125,8 +168,8 @@ class TrainingLoop:
     Parameters
     ----------
     model : Sequential or Model
-        Needs ``get_weights()``/``set_weights()`` and the attributes
-        ``stop_training`` and ``history``.
+        Needs ``get_weights()``/``set_weights()``, the attributes
+        ``stop_training`` and ``history``, and a ``UseGuard`` as ``_guard``.
     optimizer : Optimizer
         Its ``epoch`` count (read by the schedules) advances once per epoch.
     epochs : int
@@ -150,17 +193,23 @@ class TrainingLoop:
         self._steps = 1
 
     def fit(self, runner):
-        """Run ``runner`` for up to ``epochs`` epochs; returns the History."""
-        self._steps = runner.steps_per_epoch
-        for cb in self.callbacks:
-            cb.set_model(self.model)
-        self.model.history = self.history
-        self.model.stop_training = False
-        for cb in self.callbacks:
-            cb.on_train_begin({})
-        runner.run(self)
-        for cb in self.callbacks:
-            cb.on_train_end({})
+        """Run ``runner`` for up to ``epochs`` epochs; returns the History.
+        No other thread may use the model meanwhile (``model._guard``)."""
+        guard = self.model._guard
+        guard.begin_fit(self.model)
+        try:
+            self._steps = runner.steps_per_epoch
+            for cb in self.callbacks:
+                cb.set_model(self.model)
+            self.model.history = self.history
+            self.model.stop_training = False
+            for cb in self.callbacks:
+                cb.on_train_begin({})
+            runner.run(self)
+            for cb in self.callbacks:
+                cb.on_train_end({})
+        finally:
+            guard.end_fit()
         return self.history
 
     def begin_epoch(self, epoch):
