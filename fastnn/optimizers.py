@@ -177,6 +177,23 @@ class Optimizer:
     def _new_state(self, value):
         return [np.zeros_like(value)]
 
+    def snapshot(self):
+        """A copy of everything a step changes: the state arrays, ``t`` and ``epoch``."""
+        arrays = {key: [a.copy() for a in entry[1]] for key, entry in self._state.items()}
+        return arrays, self.t, self.epoch
+
+    def restore(self, snapshot):
+        """Put back a ``snapshot()``: state arrays in place (the compiled loop
+        points into them), state created since then dropped, ``t`` and
+        ``epoch`` rewound."""
+        arrays, self.t, self.epoch = snapshot
+        for key in list(self._state):
+            if key not in arrays:
+                del self._state[key]
+                continue
+            for target, saved in zip(self._state[key][1], arrays[key]):
+                target[...] = saved
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._repr_args().items())
         return f"{type(self).__name__}({args})"

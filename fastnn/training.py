@@ -6,9 +6,9 @@ data and steps in the runner, epochs, callbacks and validation in the loop):
 
 - the argument checks every ``fit`` shares (``check_fit_arguments``);
 - the callback list, with ``History`` first and the progress logger last;
-- per epoch: ``on_epoch_begin``, a snapshot of the weights, the runner's epoch,
-  the divergence check (a NaN/inf loss or weight puts the snapshot back and
-  raises ``TrainingDivergedError``), the ``logs`` (``loss``, ``accuracy`` where
+- per epoch: ``on_epoch_begin``, a snapshot of the weights and the optimizer
+  state, the runner's epoch, the divergence check (a NaN/inf loss or weight
+  puts both back and raises ``TrainingDivergedError``), the ``logs`` (``loss``, ``accuracy`` where
   it means something, ``val_*`` from the validation callable),
   ``on_epoch_end``, and ``model.stop_training``.
 
@@ -37,7 +37,8 @@ __all__ = ["TrainingDivergedError", "EpochStats", "EpochRunner", "TrainingLoop",
 
 class TrainingDivergedError(FloatingPointError):
     """The loss or the weights became NaN or inf during ``fit``; the model
-    holds the weights of the last epoch that ended finite."""
+    holds the weights of the last epoch that ended finite, and the optimizer
+    its state (momentum, moments, update and epoch counts) from then."""
 
 
 @dataclass
@@ -215,29 +216,36 @@ class TrainingLoop:
     def begin_epoch(self, epoch):
         for cb in self.callbacks:
             cb.on_epoch_begin(epoch, {})
-        self._snapshot = self.model.get_weights()
+        self._snapshot = self.model.get_weights(), self.optimizer.snapshot()
+
+    def _restore(self):
+        """Back to the start of the epoch: weights and optimizer state."""
+        weights, optimizer_state = self._snapshot
+        self.model.set_weights(weights)
+        self.optimizer.restore(optimizer_state)
 
     def end_epoch(self, epoch, stats):
         """Check the epoch, log it and tell the callbacks; returns True to stop."""
         self.optimizer.epoch += 1
         lr = self.optimizer.lr
         if stats.failed_step >= 0:
-            self.model.set_weights(self._snapshot)
+            self._restore()
             value = "NaN or inf" if stats.failed_loss is None else stats.failed_loss
             raise TrainingDivergedError(
                 f"the loss became {value} at epoch {epoch} (0-based), step "
-                f"{stats.failed_step} of {self._steps}; the weights from the end of the last "
-                f"finite epoch were restored. Try a smaller learning rate (lr={lr}).")
+                f"{stats.failed_step} of {self._steps}; the weights and the optimizer state "
+                f"from the end of the last finite epoch were restored. Try a smaller learning "
+                f"rate (lr={lr}).")
         # An update can overflow the weights while every loss stayed finite
         # (the epoch's last step, or saturated sigmoids): checking once per
         # epoch keeps every snapshot finite.
         if not all(np.isfinite(w).all() for w in self.model.get_weights()):
-            self.model.set_weights(self._snapshot)
+            self._restore()
             raise TrainingDivergedError(
                 f"the weights became NaN or inf during epoch {epoch} (0-based), by step "
                 f"{self._steps - 1} of {self._steps}, although every loss was finite; the "
-                f"weights from the end of the last finite epoch were restored. Try a "
-                f"smaller learning rate (lr={lr}).")
+                f"weights and the optimizer state from the end of the last finite epoch were "
+                f"restored. Try a smaller learning rate (lr={lr}).")
         logs = {"loss": stats.loss_sum / stats.seen}
         if stats.correct is not None:
             logs["accuracy"] = stats.correct / stats.seen

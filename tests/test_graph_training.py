@@ -388,6 +388,23 @@ def test_model_fit_with_early_stopping_and_divergence():
         assert_array_equal(a, b)
 
 
+def test_graph_divergence_rolls_the_optimizer_state_back_too():
+    X, y = blobs(60)
+    model = Residual(seed=0)
+    optimizer = SGD(lr=0.05, momentum=0.9)
+    model.fit(X, y, epochs=1, batch_size=20, optimizer=optimizer)
+    arrays, t, epoch = optimizer.snapshot()
+    optimizer.lr = 1e300
+    with pytest.raises(TrainingDivergedError, match="optimizer state"):
+        model.fit(X, y, epochs=2, batch_size=20, optimizer=optimizer)
+    after, t_after, epoch_after = optimizer.snapshot()
+    assert (t_after, epoch_after) == (t, epoch) == (3, 1)
+    assert after.keys() == arrays.keys() and arrays
+    for key in arrays:
+        for got, want in zip(after[key], arrays[key]):
+            assert_array_equal(got, want)
+
+
 def test_model_fit_rejects_bad_input():
     model = Residual(seed=0)
     X, y = blobs(20)

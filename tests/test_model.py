@@ -624,6 +624,30 @@ def test_divergence_in_the_first_epoch_restores_the_initial_weights():
     assert_weights_equal(model.get_weights(), start)
 
 
+@pytest.mark.parametrize("make_optimizer", [lambda: SGD(lr=0.05, momentum=0.9),
+                                            lambda: Adam(lr=0.01)], ids=["momentum", "adam"])
+def test_divergence_rolls_the_optimizer_state_back_too(make_optimizer):
+    """After TrainingDivergedError the momentum / Adam moments and the counts
+    are those of the last finite epoch, so a retry with a smaller rate starts
+    clean (with the diverged momentum it would blow up again at once)."""
+    X, y = make_data(40, 3, 3, seed=0)
+    model = build([(3, 5, "relu"), (5, 3, "softmax")], seed=0)
+    optimizer = make_optimizer()
+    model.fit(X, y, epochs=2, batch_size=8, optimizer=optimizer, verbose=0)
+    arrays, t, epoch = optimizer.snapshot()
+    assert t == 10 and epoch == 2
+    assert any(np.any(state != 0) for states in arrays.values() for state in states)
+    optimizer.lr = 1e300
+    with pytest.raises(TrainingDivergedError, match="optimizer state"):
+        model.fit(X, y, epochs=3, batch_size=8, optimizer=optimizer, verbose=0)
+    after, t_after, epoch_after = optimizer.snapshot()
+    assert (t_after, epoch_after) == (t, epoch)
+    assert after.keys() == arrays.keys()
+    for key in arrays:
+        for got, want in zip(after[key], arrays[key]):
+            assert_array_equal(got, want)
+
+
 # -------------------------------------------------- regression on toy problems ---
 
 def test_logistic_regression_separable():

@@ -692,7 +692,8 @@ def test_a_nan_loss_stops_fit_and_keeps_the_weights_it_started_with():
     before = model.get_weights()
     raises(TrainingDivergedError,
            r"the loss became NaN or inf at epoch 0 \(0-based\), step \d+ of 4; the weights "
-           r"from the end of the last finite epoch were restored\. .*lr=1e\+20",
+           r"and the optimizer state from the end of the last finite epoch were restored\. "
+           r".*lr=1e\+20",
            fit, model, X, y, epochs=3, optimizer=SGD(lr=1e20))
     assert_same_weights(before, model.get_weights())
     # The model is still usable.
