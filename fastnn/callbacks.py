@@ -1,4 +1,4 @@
-"""Callbacks: code that runs between epochs of ``Sequential.fit``.
+"""Callbacks: code that runs between the epochs of ``fit`` (``fastnn.training``).
 
 Hooks (all optional) receive a ``logs`` dict: ``on_train_begin(logs)``,
 ``on_epoch_begin(epoch, logs)``, ``on_epoch_end(epoch, logs)`` (logs hold the

@@ -265,8 +265,11 @@ class Sequential:
         Raises
         ------
         TrainingDivergedError
-            When a batch loss is NaN or inf; the weights of the last finite
-            epoch are restored first.
+            When a batch loss (or, at the end of an epoch, a weight) is NaN or
+            inf; the weights and the optimizer state from the start of the
+            epoch are put back first.
+        RuntimeError
+            When another thread is fitting or predicting with this model.
         """
         X = check_X(X, self.n_features, self.dtype)
         labels = check_labels(y, X.shape[0], self.n_outputs)
