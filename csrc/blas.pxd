@@ -80,6 +80,14 @@ cdef inline void _gemm(char ta, char tb, int m, int n, int k, floating alpha,
         dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>B, &ldb, <double*>A, &lda, &beta, C, &ldc)
 
 
+cdef inline int _piece_rows(long long fitting, int total) noexcept nogil:
+    """Rows per piece: the ``fitting`` rows under the small-kernel limit, down to
+    a multiple of SMALL_GEMM_MIN_ROWS; 0 when cutting does not pay (pieces too
+    small, or the whole already fits)."""
+    cdef long long piece = fitting - fitting % SMALL_GEMM_MIN_ROWS
+    return 0 if piece < SMALL_GEMM_MIN_ROWS or piece >= total else <int>piece
+
+
 cdef inline bint _gemm_in_small_pieces(bint trans_a, bint trans_b, int m, int n, int k,
                                        floating alpha, const floating* A, int lda,
                                        const floating* B, int ldb, floating beta,
@@ -92,9 +100,8 @@ cdef inline bint _gemm_in_small_pieces(bint trans_a, bint trans_b, int m, int n,
     cdef floating one = 1
     if not trans_a and trans_b:
         # Forward form Y = X W^T: cut the rows of X and Y.
-        piece = <int>min(SMALL_GEMM_WORK // (<long long>n * k), SMALL_GEMM_BLOCK // n)
-        piece -= piece % SMALL_GEMM_MIN_ROWS
-        if piece < SMALL_GEMM_MIN_ROWS or piece >= m:
+        piece = _piece_rows(min(SMALL_GEMM_WORK // (<long long>n * k), SMALL_GEMM_BLOCK // n), m)
+        if piece == 0:
             return False
         start = 0
         while start < m:
@@ -106,9 +113,8 @@ cdef inline bint _gemm_in_small_pieces(bint trans_a, bint trans_b, int m, int n,
     if trans_a and not trans_b:
         # Weight-gradient form dW = D^T X: cut the shared dimension k (the
         # batch), accumulating with beta = 1 after the first piece.
-        piece = <int>(SMALL_GEMM_WORK // (<long long>m * n))
-        piece -= piece % SMALL_GEMM_MIN_ROWS
-        if piece < SMALL_GEMM_MIN_ROWS or piece >= k:
+        piece = _piece_rows(SMALL_GEMM_WORK // (<long long>m * n), k)
+        if piece == 0:
             return False
         start = 0
         while start < k:

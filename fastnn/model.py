@@ -385,12 +385,8 @@ class Model:
 
         Raises
         ------
-        TrainingDivergedError
-            When a batch loss (or, at the end of an epoch, a weight) is NaN or
-            inf; the weights and the optimizer state from the start of the
-            epoch are put back first.
-        RuntimeError
-            When another thread is fitting or predicting with this model.
+        TrainingDivergedError, RuntimeError
+            As for ``Sequential.fit`` (the same training loop, fastnn/training.py).
         """
         inputs = _as_inputs(X, self.dtype, "X")
         fn, threshold, named = _loss(loss)
