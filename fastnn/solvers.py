@@ -231,7 +231,13 @@ class FullBatchSolver(Optimizer):
     optimizer=solver)`` minimises J (module docstring) with scipy; ``epochs``
     of ``fit`` caps the iterations (with ``max_iter``); ``batch_size`` and
     ``shuffle`` play no part. After ``fit``, ``result`` holds scipy's
-    OptimizeResult (None if the fit raised).
+    OptimizeResult (None if the fit raised). A NaN or inf J or gradient at
+    any evaluation (a line-search trial included) ends the fit with
+    ``TrainingDivergedError``, the layers back at the last finite iterate.
+    An iteration the solver began but could not finish (status 2: the line
+    search made no progress, typical of float32 near the optimum) is closed
+    at the point scipy returns, so History then has ``nit + 1`` entries;
+    status 2 is not warned.
 
     ``t`` counts the iterations over the solver's life and ``epoch`` the
     epochs (= iterations) of ``fit``, as for the other optimizers; there is no
