@@ -15,6 +15,7 @@ from .losses import LOSSES
 from .sequential import Sequential
 from .training import TrainingDivergedError
 from .optimizers import SGD, Adagrad, Adam, InverseTimeDecay, StepDecay
+from .solvers import LBFGS, ConjugateGradient, ConvergenceWarning
 from .tensor import Tensor
 from .autograd import Context, Function, enable_grad, grad, is_grad_enabled, no_grad
 from .functional import (activation, binary_cross_entropy, concatenate, cross_entropy, dropout,
@@ -31,6 +32,7 @@ __all__ = [
     "ACTIVATIONS", "INITIALIZERS", "LOSSES",
     "Dense", "Dropout", "Sequential", "TrainingDivergedError",
     "SGD", "Adagrad", "Adam", "InverseTimeDecay", "StepDecay",
+    "LBFGS", "ConjugateGradient", "ConvergenceWarning",
     "Callback", "EarlyStopping", "History",
     # computation graph (fastnn.tensor, fastnn.autograd, fastnn.functional, fastnn.model)
     "Tensor", "Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "grad",

@@ -16,6 +16,7 @@ from .activations import get_activation
 from .layers import Dense, Dropout, Layer
 from .losses import get_loss
 from .optimizers import SGD
+from .solvers import FullBatchSolver
 from .training import (EpochRunner, EpochStats, TrainingDivergedError, TrainingLoop, UseGuard,
                        check_fit_arguments, check_validation_pair, fit_seed)
 from .validation import check_X, check_dtype, check_labels, check_param, check_seed
@@ -245,7 +246,11 @@ class Sequential:
             without shuffling the last batch may be smaller.
         optimizer : Optimizer, default ``SGD(lr=0.1)``
             Its state (momentum, Adam moments, update count) carries over to the
-            next ``fit`` call with the same optimizer.
+            next ``fit`` call with the same optimizer. A full-batch solver
+            (``LBFGS``, ``ConjugateGradient``, ``fastnn.solvers``) instead
+            minimises the mean loss over all of X with scipy: one epoch per
+            solver iteration, ``epochs`` the most iterations, ``batch_size``
+            and ``shuffle`` unused, no Dropout with p > 0.
         shuffle : bool
             Reshuffle the examples before every epoch (from the model's seed).
         validation_data : (X_val, y_val) or None
@@ -282,7 +287,10 @@ class Sequential:
             labels_val = check_labels(validation_data[1], X_val.shape[0], self.n_outputs,
                                       name="y_val", x_name="X_val")
             validate = lambda: self._evaluate_arrays(X_val, labels_val)   # noqa: E731
-        runner = CompiledEpochs(self, X, labels, batch_size, shuffle, optimizer)
+        if isinstance(optimizer, FullBatchSolver):
+            runner = optimizer.runner(self, X, labels)
+        else:
+            runner = CompiledEpochs(self, X, labels, batch_size, shuffle, optimizer)
         return TrainingLoop(self, optimizer, epochs, callbacks, verbose, validate).fit(runner)
 
     # ----------------------------------------------------------- inference ---
