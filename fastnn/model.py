@@ -36,6 +36,7 @@ from .layers import Dense, Dropout
 from .losses import LOSSES, get_loss
 from .ops import Rng
 from .optimizers import Optimizer
+from .solvers import FullBatchSolver
 from .tensor import Tensor
 from .training import (EpochRunner, EpochStats, TrainingLoop, UseGuard, check_fit_arguments,
                        check_validation_pair, fit_seed)
@@ -393,6 +394,10 @@ class Model:
         targets = _as_targets(y, inputs[0].shape[0], named, "y")
         epochs, batch_size, shuffle, verbose, optimizer, callbacks = check_fit_arguments(
             epochs, batch_size, shuffle, verbose, optimizer, callbacks)
+        if isinstance(optimizer, FullBatchSolver):
+            raise TypeError(f"optimizer={optimizer!r}: the full-batch solvers train a "
+                            f"Sequential; Model.fit takes a mini-batch optimizer (SGD, "
+                            f"Adagrad, Adam)")
         validation_data = check_validation_pair(validation_data)
         params = self.parameters()
         if not params:

@@ -139,8 +139,8 @@ def check_fit_arguments(epochs, batch_size, shuffle, verbose, optimizer, callbac
         raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
     optimizer = SGD(lr=0.1) if optimizer is None else optimizer
     if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be an Optimizer (SGD, Adagrad, Adam), got "
-                        f"{optimizer!r}")
+        raise TypeError(f"optimizer must be an Optimizer (SGD, Adagrad, Adam, LBFGS, "
+                        f"ConjugateGradient), got {optimizer!r}")
     if callbacks is not None and (isinstance(callbacks, (Callback, str))
                                   or not hasattr(callbacks, "__iter__")):
         got = (f"a single {type(callbacks).__name__} (wrap it in a list)"

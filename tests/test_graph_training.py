@@ -420,6 +420,8 @@ def test_model_fit_rejects_bad_input():
         model.fit(X, y.astype(float))
     with pytest.raises(TypeError, match="optimizer must be an Optimizer"):
         model.fit(X, y, optimizer="sgd")
+    with pytest.raises(TypeError, match="the full-batch solvers train a Sequential"):
+        model.fit(X, y, optimizer=fastnn.LBFGS())
     with pytest.raises(ValueError, match="different numbers of rows"):
         TwoBranches(seed=0).fit((X[:, :3], X[:10, :3]), y)
     with pytest.raises(ValueError, match=r"labels\[\d+\] = \d is out of range \[0, 2\]"):
