@@ -174,6 +174,10 @@ class GraphEpochs(EpochRunner):
         self.params = model.parameters()
         self.is_weight = [_is_weight(p) for p in self.params]
 
+    def begin(self):
+        self.model._draw_masks_from(self.rng)
+        self.model.train()
+
     def run_epoch(self, epoch):
         if self.shuffle:
             self.rng.shuffle(self.order)
@@ -410,11 +414,8 @@ class Model:
         validate = None
         if validation_data is not None:
             validate = lambda: self.evaluate(*validation_data, loss=loss)   # noqa: E731
-        rng = Rng(fit_seed(self._fit_seq))
-        self._draw_masks_from(rng)
-        self.train()
         runner = GraphEpochs(self, inputs, targets, fn, threshold, batch_size, shuffle,
-                             optimizer, rng)
+                             optimizer, Rng(fit_seed(self._fit_seq)))
         return TrainingLoop(self, optimizer, epochs, callbacks, verbose, validate).fit(runner)
 
     def _draw_masks_from(self, rng):

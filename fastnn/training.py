@@ -65,6 +65,10 @@ class EpochRunner:
 
     steps_per_epoch = 1
 
+    def begin(self):
+        """Prepare the model for training; called once the loop owns the
+        model (after the thread guard), before ``on_train_begin``."""
+
     def run_epoch(self, epoch):
         """Train one epoch (``epoch`` counted from 0 in this fit); returns EpochStats."""
         raise NotImplementedError
@@ -200,6 +204,7 @@ class TrainingLoop:
         guard.begin_fit(self.model)
         try:
             self._steps = runner.steps_per_epoch
+            runner.begin()
             for cb in self.callbacks:
                 cb.set_model(self.model)
             self.model.history = self.history

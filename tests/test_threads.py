@@ -112,17 +112,21 @@ class Gated(Model):
 def test_fit_refuses_while_another_thread_predicts():
     model = Gated()
     X, y = np.ones((4, 3)), np.array([0, 1, 0, 1])
-    errors = []
     reader = threading.Thread(target=model.predict, args=(X,))
     reader.start()
     assert model.entered.wait(timeout=30)
+    stream, weights = model.rng, model.get_weights()
     try:
         with pytest.raises(RuntimeError, match=r"while 1 prediction\(s\) on it are running"):
             model.fit(X, y, optimizer=SGD(lr=0.1))
+        # The refused fit changed nothing: mask stream, mode (eval, set by the
+        # prediction) and weights are the reader's.
+        assert model.rng is stream and not model.training
+        for a, b in zip(model.get_weights(), weights):
+            assert_array_equal(a, b)
     finally:
         model.gate.set()
         reader.join(timeout=30)
-    assert not errors
     model.fit(X, y, optimizer=SGD(lr=0.1))                      # the prediction ended
 
 
