@@ -254,8 +254,8 @@ def main(argv=None):
           f"{100 * totals[d][0] / best[d]:4.0f}%")
     print("   (ratios > 1 mean 1 thread is faster)")
 
-    print(f"\n3. Other kernels of one step, us/call (typical; each twin's own overhead "
-          f"subtracted)")
+    print("\n3. Other kernels of one step, us/call (typical; each twin's own overhead "
+          "subtracted)")
     other_tot = {t: 0.0 for t in settings}
     for label, _, _, _ in others:
         cols = ""

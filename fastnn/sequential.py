@@ -1,7 +1,7 @@
 """``Sequential``: a chain of Dense/Dropout layers with fit / predict / evaluate.
 
 ``fit`` validates and converts the data once, builds a ``CompiledNet``
-(csrc/_train.pyx) that allocates every buffer once, then runs each epoch as one
+(csrc/_train.pyx.tp) that allocates every buffer once, then runs each epoch as one
 compiled call without the GIL. Python is re-entered only between epochs, for
 callbacks, progress and validation.
 """
@@ -17,7 +17,7 @@ from .layers import Dense, Dropout, Layer
 from .losses import get_loss
 from .optimizers import SGD
 from .solvers import FullBatchSolver
-from .training import (EpochRunner, EpochStats, TrainingDivergedError, TrainingLoop, UseGuard,
+from .training import (EpochRunner, EpochStats, TrainingLoop, UseGuard,
                        check_fit_arguments, check_validation_pair, fit_seed)
 from .validation import check_X, check_dtype, check_labels, check_param, check_seed
 
