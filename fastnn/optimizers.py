@@ -125,8 +125,8 @@ def get_schedule(schedule):
         return Constant()
     if isinstance(schedule, str) and schedule in SCHEDULES:
         return SCHEDULES[schedule]()
-    raise ValueError("schedule must be None, 'constant', 'inverse_time', 'step' or a "
-                     f"Schedule instance, got {schedule!r}")
+    names = ", ".join(repr(name) for name in SCHEDULES)
+    raise ValueError(f"schedule must be None, {names} or a Schedule instance, got {schedule!r}")
 
 
 # --------------------------------------------------------------- optimizers ---

@@ -11,11 +11,11 @@ import threading
 import numpy as np
 
 from . import blas_threads
+from ._kernels import OPTIMIZER_CODES
 from ._train import CompiledNet, MAX_LAYERS
 from .activations import get_activation
 from .layers import Dense, Dropout, Layer
 from .losses import get_loss
-from .optimizers import SGD
 from .solvers import FullBatchSolver
 from .training import (EpochRunner, EpochStats, TrainingLoop, UseGuard,
                        check_fit_arguments, check_validation_pair, fit_seed)
@@ -26,6 +26,10 @@ __all__ = ["Sequential"]
 # Rows per compiled call when predicting or evaluating: large enough for
 # efficient GEMMs, small enough to keep the activations in cache.
 INFERENCE_ROWS = 256
+
+# The step configuration of a net that only computes gradients (Sequential.gradients,
+# the full-batch solvers): a rule code for the gradient buffers, never applied.
+_GRADIENTS_ONLY = {"code": OPTIMIZER_CODES["sgd"]}
 
 
 class _InferenceNets(threading.local):
@@ -213,13 +217,19 @@ class Sequential:
             dropout = None
         return plans
 
-    def _compiled_net(self, rows, optimizer=None, seed_seq=None):
-        """A CompiledNet over the layers' arrays for batches of up to ``rows``;
-        with an optimizer it can train, seeded from the next child of ``seed_seq``."""
+    def _compiled_net(self, rows, optimizer=None, seed_seq=None, gradients=False):
+        """A CompiledNet over the layers' arrays for batches of up to ``rows``,
+        its PRNG seeded from the next child of ``seed_seq``. With an optimizer
+        it trains; with ``gradients=True`` and no optimizer it only computes
+        gradients (it has their buffers, but no optimizer state); otherwise it
+        predicts and evaluates."""
         seed = 0 if seed_seq is None else fit_seed(seed_seq)
+        if optimizer is not None:
+            config = optimizer.config()
+        else:
+            config = _GRADIENTS_ONLY if gradients else None
         return CompiledNet(self._plans(optimizer), self.dtype, rows, get_loss(self.loss).code,
-                           None if optimizer is None else optimizer.config(), seed,
-                           blas_threads.policy())
+                           config, seed, blas_threads.policy())
 
     def _inference_net(self):
         # The compiled net points into the layers' arrays: rebuild it when a
@@ -344,8 +354,7 @@ class Sequential:
         """
         X = check_X(X, self.n_features, self.dtype)
         labels = check_labels(y, X.shape[0], self.n_outputs)
-        # A throwaway optimizer: the net needs one for its gradient buffers; no update is made.
-        net = self._compiled_net(X.shape[0], SGD(lr=1.0), self._aux_seq)
+        net = self._compiled_net(X.shape[0], seed_seq=self._aux_seq, gradients=True)
         net.gradients(X, labels)
         return [(gW.copy(), None if gb is None else gb.copy())
                 for gW, gb in zip(net.grad_W, net.grad_b)]

@@ -33,11 +33,7 @@ import warnings
 import numpy as np
 from scipy.optimize import minimize
 
-from . import blas_threads
-from ._kernels import OPTIMIZER_CODES
-from ._train import CompiledNet
 from .layers import Dropout
-from .losses import get_loss
 from .optimizers import Optimizer, _check_real
 from .training import EpochRunner, EpochStats, TrainingDivergedError
 from .validation import check_positive_int
@@ -90,10 +86,7 @@ class FullBatchObjective:
         self.model, self.X, self.labels = model, X, labels
         self.n = X.shape[0]
         self.weight_decay = float(weight_decay)
-        # Gradient buffers without optimizer state: the net only computes gradients.
-        self.net = CompiledNet(model._plans(), model.dtype, min(rows, self.n),
-                               get_loss(model.loss).code, {"code": OPTIMIZER_CODES["sgd"]}, 0,
-                               blas_threads.policy())
+        self.net = model._compiled_net(min(rows, self.n), gradients=True)
         self.arrays, self.grads, self.slices, self.weight_slices = [], [], [], []
         start = 0
         for layer, gW, gb in zip(model.dense_layers, self.net.grad_W, self.net.grad_b):
