@@ -16,6 +16,19 @@ from threads cimport ThreadPolicy, set_threads_fn, use_threads_for, restore_thre
 # is pushed here). Each call works on its own copy, so concurrent callers do
 # not share the "current count" bookkeeping.
 cdef ThreadPolicy _policy
+cdef bint _ready = False
+
+
+cdef int _ensure_ready() except -1:
+    """At the first call: load SciPy's BLAS and fastnn's thread policy (kept
+    out of ``import fastnn``, which then needs no scipy.linalg)."""
+    global _ready
+    if not _ready:
+        blas.load_blas()
+        from fastnn import blas_threads
+        blas_threads.policy()       # pushes the policy here (set_thread_policy)
+        _ready = True
+    return 0
 
 
 def set_thread_policy(Py_ssize_t address, int max_threads, double min_work):
@@ -65,6 +78,7 @@ def gemm(A, B, C=None, bint trans_a=False, bint trans_b=False, alpha=1.0, beta=0
     A, B, C: 2-D arrays of one dtype (float32 or float64); C (m, n) is created
     (zeros) when None and must have unit stride along its rows or columns.
     """
+    _ensure_ready()
     for name, a in (("A", A), ("B", B)):
         _check_unit_stride(name, a)
     m = A.shape[1] if trans_a else A.shape[0]
@@ -113,6 +127,7 @@ def _gemm(const floating[:, :] A, const floating[:, :] B, floating[:, :] C, bint
 
 def gemv(A, x, y=None, bint trans_a=False, alpha=1.0, beta=0.0):
     """y = alpha * op(A) @ x + beta * y for 2-D A and 1-D x, y (one dtype)."""
+    _ensure_ready()
     _check_unit_stride("A", A)
     rows = A.shape[1] if trans_a else A.shape[0]
     cols = A.shape[0] if trans_a else A.shape[1]
@@ -168,6 +183,7 @@ def _check_vectors(name, *vectors):
 
 def axpy(alpha, x, y):
     """y = alpha * x + y, in place; returns y."""
+    _ensure_ready()
     _check_vectors("axpy", x, y)
     if x.shape[0]:
         _axpy(x, y, alpha)
@@ -181,6 +197,7 @@ def _axpy(const floating[:] x, floating[:] y, floating alpha):
 
 def scal(alpha, x):
     """x = alpha * x, in place; returns x."""
+    _ensure_ready()
     _check_vectors("scal", x)
     if x.shape[0]:
         _scal(x, alpha)
@@ -193,6 +210,7 @@ def _scal(floating[:] x, floating alpha):
 
 def dot(x, y):
     """Return sum_i x_i * y_i as a Python float."""
+    _ensure_ready()
     _check_vectors("dot", x, y)
     if not x.shape[0]:
         return 0.0

@@ -2,8 +2,11 @@
 """The one door to BLAS.
 
 Every matrix product in fastnn goes through this file, and this is the only file
-that cimports ``scipy.linalg.cython_blas`` (so nothing is linked at build time:
-SciPy's own BLAS is used). The functions speak **row-major** (C order); the
+that reaches ``scipy.linalg.cython_blas`` (so nothing is linked at build time:
+SciPy's own BLAS is used). It does so through blas_pointers.h, a table of
+function pointers that each extension module fills at its first BLAS call
+(``load_blas()`` at the entry points, or the check in every function here), so
+that ``import fastnn`` does not import scipy.linalg. The functions speak **row-major** (C order); the
 translation to BLAS's column-major convention happens here and nowhere else.
 
 All functions are ``inline noexcept nogil`` and fused over float32/float64, so a
@@ -18,8 +21,37 @@ Conventions: a row-major ``m x n`` matrix ``A`` with leading dimension ``lda``
 
 from cython cimport floating
 from libc.string cimport memset
-from scipy.linalg.cython_blas cimport (
-    sgemm, dgemm, sgemv, dgemv, sger, dger, saxpy, daxpy, sscal, dscal, sdot, ddot)
+
+cdef extern from "blas_pointers.h":
+    ctypedef struct fastnn_blas_table:
+        void (*sgemm)(char*, char*, int*, int*, int*, float*, float*, int*, float*, int*,
+                      float*, float*, int*) noexcept nogil
+        void (*dgemm)(char*, char*, int*, int*, int*, double*, double*, int*, double*, int*,
+                      double*, double*, int*) noexcept nogil
+        void (*sgemv)(char*, int*, int*, float*, float*, int*, float*, int*, float*, float*,
+                      int*) noexcept nogil
+        void (*dgemv)(char*, int*, int*, double*, double*, int*, double*, int*, double*,
+                      double*, int*) noexcept nogil
+        void (*sger)(int*, int*, float*, float*, int*, float*, int*, float*, int*) noexcept nogil
+        void (*dger)(int*, int*, double*, double*, int*, double*, int*, double*,
+                     int*) noexcept nogil
+        void (*saxpy)(int*, float*, float*, int*, float*, int*) noexcept nogil
+        void (*daxpy)(int*, double*, double*, int*, double*, int*) noexcept nogil
+        void (*sscal)(int*, float*, float*, int*) noexcept nogil
+        void (*dscal)(int*, double*, double*, int*) noexcept nogil
+        float (*sdot)(int*, float*, int*, float*, int*) noexcept nogil
+        double (*ddot)(int*, double*, int*, double*, int*) noexcept nogil
+    fastnn_blas_table fastnn_blas
+    bint fastnn_blas_loaded() noexcept nogil
+    int load_blas "fastnn_blas_load" () except -1
+    void _ensure_blas "fastnn_blas_ensure" () noexcept nogil
+
+
+cdef inline fastnn_blas_table* _blas() noexcept nogil:
+    """The module's BLAS table, loaded on first use."""
+    if not fastnn_blas_loaded():
+        _ensure_blas()
+    return &fastnn_blas
 
 
 cdef inline void gemv(bint trans_a, int m, int n, floating alpha,
@@ -31,17 +63,17 @@ cdef inline void gemv(bint trans_a, int m, int n, floating alpha,
     if m == 0 or n == 0:
         return
     if floating is float:
-        sgemv(&t, &n, &m, &alpha, <float*>A, &lda, <float*>x, &incx, &beta, y, &incy)
+        _blas().sgemv(&t, &n, &m, &alpha, <float*>A, &lda, <float*>x, &incx, &beta, y, &incy)
     else:
-        dgemv(&t, &n, &m, &alpha, <double*>A, &lda, <double*>x, &incx, &beta, y, &incy)
+        _blas().dgemv(&t, &n, &m, &alpha, <double*>A, &lda, <double*>x, &incx, &beta, y, &incy)
 
 
 cdef inline void scal(int n, floating alpha, floating* x, int incx) noexcept nogil:
     """x = alpha * x."""
     if floating is float:
-        sscal(&n, &alpha, x, &incx)
+        _blas().sscal(&n, &alpha, x, &incx)
     else:
-        dscal(&n, &alpha, x, &incx)
+        _blas().dscal(&n, &alpha, x, &incx)
 
 
 cdef inline void ger(int m, int n, floating alpha, const floating* x, int incx,
@@ -51,9 +83,9 @@ cdef inline void ger(int m, int n, floating alpha, const floating* x, int incx,
     if m == 0 or n == 0:
         return
     if floating is float:
-        sger(&n, &m, &alpha, <float*>y, &incy, <float*>x, &incx, A, &lda)
+        _blas().sger(&n, &m, &alpha, <float*>y, &incy, <float*>x, &incx, A, &lda)
     else:
-        dger(&n, &m, &alpha, <double*>y, &incy, <double*>x, &incx, A, &lda)
+        _blas().dger(&n, &m, &alpha, <double*>y, &incy, <double*>x, &incx, A, &lda)
 
 
 # OpenBLAS's small-matrix kernels (SkylakeX and later) multiply without packing
@@ -75,9 +107,9 @@ cdef inline void _gemm(char ta, char tb, int m, int n, int k, floating alpha,
     Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the
     operands and the dimensions, keep the transpose flags."""
     if floating is float:
-        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>B, &ldb, <float*>A, &lda, &beta, C, &ldc)
+        _blas().sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>B, &ldb, <float*>A, &lda, &beta, C, &ldc)
     else:
-        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>B, &ldb, <double*>A, &lda, &beta, C, &ldc)
+        _blas().dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>B, &ldb, <double*>A, &lda, &beta, C, &ldc)
 
 
 cdef inline int _piece_rows(long long fitting, int total) noexcept nogil:
@@ -174,15 +206,15 @@ cdef inline void axpy(int n, floating alpha, const floating* x, int incx,
                       floating* y, int incy) noexcept nogil:
     """y = alpha * x + y."""
     if floating is float:
-        saxpy(&n, &alpha, <float*>x, &incx, y, &incy)
+        _blas().saxpy(&n, &alpha, <float*>x, &incx, y, &incy)
     else:
-        daxpy(&n, &alpha, <double*>x, &incx, y, &incy)
+        _blas().daxpy(&n, &alpha, <double*>x, &incx, y, &incy)
 
 
 cdef inline floating dot(int n, const floating* x, int incx,
                          const floating* y, int incy) noexcept nogil:
     """Return sum_i x_i * y_i."""
     if floating is float:
-        return sdot(&n, <float*>x, &incx, <float*>y, &incy)
+        return _blas().sdot(&n, <float*>x, &incx, <float*>y, &incy)
     else:
-        return ddot(&n, <double*>x, &incx, <double*>y, &incy)
+        return _blas().ddot(&n, <double*>x, &incx, <double*>y, &incy)

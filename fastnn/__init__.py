@@ -26,8 +26,6 @@ from .ops import Rng
 
 __version__ = "0.1.0"
 
-blas_threads.policy()      # load the BLAS thread policy (fastnn/blas_threads.py)
-
 __all__ = [
     "ACTIVATIONS", "INITIALIZERS", "LOSSES",
     "Dense", "Dropout", "Sequential", "TrainingDivergedError",

@@ -70,8 +70,8 @@ def _load():
         _state.update(set_local=set_local, get=getter)
     env_threads = os.environ.get("FASTNN_NUM_THREADS")
     env_work = os.environ.get("FASTNN_GEMM_MIN_WORK")
-    set_policy(max_threads=int(env_threads) if env_threads else None,
-               min_work=float(env_work) if env_work else DEFAULT_MIN_WORK)
+    _apply(max_threads=int(env_threads) if env_threads else None,
+           min_work=float(env_work) if env_work else DEFAULT_MIN_WORK)
     return _state
 
 
@@ -85,10 +85,15 @@ def set_policy(max_threads=None, min_work=None):
     if min_work is not None:
         if isinstance(min_work, bool) or not isinstance(min_work, (int, float)) or min_work < 0:
             raise ValueError(f"min_work must be a number >= 0, got {min_work!r}")
+    _load()         # the environment's defaults first, then these values
+    _apply(max_threads, min_work)
+
+
+def _apply(max_threads, min_work):
+    if min_work is not None:
         _state["min_work"] = float(min_work)
     _state["max_threads"] = max_threads
-    if _state["loaded"]:
-        _blas.set_thread_policy(*policy())   # the def twins (graph path) follow it too
+    _blas.set_thread_policy(*policy())   # the def twins (graph path) follow it too
 
 
 def policy():

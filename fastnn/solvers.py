@@ -31,7 +31,6 @@ import math
 import warnings
 
 import numpy as np
-from scipy.optimize import minimize
 
 from .layers import Dropout
 from .optimizers import Optimizer, _check_real
@@ -157,6 +156,8 @@ class FullBatchRunner(EpochRunner):
         self.objective = FullBatchObjective(model, X, labels, solver.weight_decay)
 
     def run(self, loop):
+        from scipy.optimize import minimize   # here, not at import: scipy.optimize takes 0.4 s
+
         solver, objective = self.solver, self.objective
         solver.result = None
         state = {"open": None, "next": 0, "evals": 0, "stopped": False}

@@ -72,3 +72,50 @@ def test_the_graph_path_twins_follow_the_policy_and_restore_the_setting(restore_
         np.testing.assert_allclose(_blas.gemm(A, A), A @ A)
         np.testing.assert_allclose(_blas.gemv(A, A[0]), A @ A[0])
         assert blas_threads.blas_info()["num_threads"] == before
+
+
+def _run_python(code, env=None):
+    import os
+    import subprocess
+    import sys
+    full_env = dict(os.environ, **(env or {}))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=full_env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_import_fastnn_loads_no_scipy_and_no_blas():
+    # SciPy's BLAS is resolved at the first compiled call (csrc/blas_pointers.h),
+    # scipy.optimize when a full-batch solver runs: `import fastnn` needs neither.
+    out = _run_python(
+        "import sys, fastnn\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))\n"
+        "import numpy as np\n"
+        "X = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)\n"
+        "m = fastnn.Sequential([fastnn.Dense(3, 2, activation='softmax')], seed=0)\n"
+        "m.fit(X, (X[:, 0] > 0).astype(int), epochs=2, verbose=0)\n"
+        "print('scipy.linalg' in sys.modules, fastnn.blas_threads.policy()[0] != 0)\n")
+    before, after = out.splitlines()
+    assert before == "[]"
+    assert after.split()[0] == "True"
+
+
+def test_policy_set_before_the_first_compiled_call_is_kept():
+    # The environment's values are the defaults; a set_policy made before the
+    # BLAS is loaded must not be overwritten when it is.
+    out = _run_python(
+        "import fastnn\n"
+        "fastnn.blas_threads.set_policy(max_threads=1, min_work=123.0)\n"
+        "print(fastnn.blas_threads.policy()[1:])\n",
+        env={"FASTNN_GEMM_MIN_WORK": "999", "FASTNN_NUM_THREADS": "2"})
+    assert out.strip() == "(1, 123.0)"
+
+
+def test_graph_path_gets_the_thread_policy_without_a_sequential_first():
+    out = _run_python(
+        "import numpy as np, fastnn\n"
+        "from fastnn import _blas\n"
+        "_blas.gemm(np.ones((2, 2)), np.ones((2, 2)))\n"
+        "print(fastnn.blas_threads._state['loaded'])\n")
+    assert out.strip() == "True"
