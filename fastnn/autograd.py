@@ -236,6 +236,10 @@ def grad(cost, params, retain_graph=False):
         tensor the cost does not depend on.
     """
     single = isinstance(params, Tensor)
+    if not single and (isinstance(params, (str, bytes, np.ndarray))
+                       or not hasattr(params, "__iter__")):
+        raise TypeError(f"params must be a Tensor or a sequence of Tensors, got "
+                        f"{type(params).__name__}")
     plist = [params] if single else list(params)
     for i, p in enumerate(plist):
         if not isinstance(p, Tensor):
@@ -276,7 +280,10 @@ def _root_gradient(root, gradient, where):
         return np.ones(data.shape, dtype=data.dtype)
     if isinstance(gradient, Tensor):
         gradient = gradient.data
-    gradient = np.array(gradient, dtype=data.dtype)
+    raw = np.asarray(gradient)
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: gradient must hold real numbers, got dtype {raw.dtype}")
+    gradient = np.array(raw, dtype=data.dtype)
     if gradient.shape != data.shape:
         raise ValueError(f"{where}: gradient has shape {gradient.shape} but the tensor has "
                          f"shape {data.shape}")

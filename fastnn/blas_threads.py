@@ -19,6 +19,7 @@ functions that the graph path and the layers call.
 
 import ctypes
 import os
+import warnings
 from pathlib import Path
 
 from . import _blas
@@ -68,11 +69,45 @@ def _load():
         set_local.restype, set_local.argtypes = ctypes.c_int, [ctypes.c_int]
         getter.restype, getter.argtypes = ctypes.c_int, []
         _state.update(set_local=set_local, get=getter)
-    env_threads = os.environ.get("FASTNN_NUM_THREADS")
-    env_work = os.environ.get("FASTNN_GEMM_MIN_WORK")
-    set_policy(max_threads=int(env_threads) if env_threads else None,
-               min_work=float(env_work) if env_work else DEFAULT_MIN_WORK)
+    set_policy(max_threads=_env_number("FASTNN_NUM_THREADS", _positive_int, None),
+               min_work=_env_number("FASTNN_GEMM_MIN_WORK", _work, DEFAULT_MIN_WORK))
     return _state
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise ValueError
+    return value
+
+
+def _work(text):
+    value = float(text)
+    if not value >= 0:          # also refuses nan
+        raise ValueError
+    return value
+
+
+def _env_number(name, parse, default):
+    """The value of environment variable ``name`` read by ``parse``; for a bad
+    value, a warning naming the variable and the value, and ``default``.
+
+    A warning rather than an error: the variables are read by ``import
+    fastnn``, and a stray setting in the environment should not make the
+    library unimportable.
+    """
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return parse(text)
+    except ValueError:
+        what = ("a positive integer" if parse is _positive_int
+                else "a number >= 0 (m*n*k)")
+        warnings.warn(f"environment variable {name}={text!r} is not {what}: ignored, "
+                      f"using {'the BLAS setting' if default is None else default}",
+                      RuntimeWarning, stacklevel=2)
+        return default
 
 
 def set_policy(max_threads=None, min_work=None):

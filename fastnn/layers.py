@@ -21,13 +21,21 @@ from .activations import get_activation
 from .tensor import Tensor
 from .initializers import get_initializer, initialize
 from .ops import ops
-from .validation import check_param, check_positive_int
+from .validation import check_X, check_param, check_positive_int
 
 __all__ = ["Layer", "Dense", "Dropout"]
 
 
 class Layer:
     """Base class of the layers a ``Sequential`` accepts."""
+
+
+def _bytes(n):
+    """``n`` bytes in the largest binary unit that keeps the number >= 1."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:,} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
 
 
 class Dense(Layer):
@@ -74,7 +82,15 @@ class Dense(Layer):
 
     def initialize(self, rng, dtype):
         """Draw W (and b) with this layer's ``init`` from ``rng`` in ``dtype``."""
-        W, b = initialize(self.init, rng, self.n_in, self.n_out, dtype)
+        try:
+            W, b = initialize(self.init, rng, self.n_in, self.n_out, dtype)
+        except MemoryError:
+            # The recipes draw in float64, then cast: that draw is the peak.
+            count = self.n_in * self.n_out
+            raise MemoryError(
+                f"{self!r}: W has {count:,} weights, which need {_bytes(count * 8)} to draw "
+                f"(float64) and {_bytes(count * np.dtype(dtype).itemsize)} to keep in "
+                f"{np.dtype(dtype).name}; there is not that much memory") from None
         self._W = W
         self._b = b if self.bias else None
         self._W_param = self._b_param = None
@@ -149,9 +165,8 @@ class Dense(Layer):
             return F.activation(a, self.activation)
         if logits:
             raise ValueError("logits=True needs a Tensor input (graph mode)")
-        X = np.ascontiguousarray(X, dtype=self.dtype)
-        if X.ndim != 2 or X.shape[1] != self.n_in:
-            raise ValueError(f"X must have shape (n, {self.n_in}), got {X.shape}")
+        # The door of the array path: real, finite, (n, n_in), the layer's dtype.
+        X = check_X(X, self.n_in, self.dtype)
         Y = ops.gemm(X, self._W, trans_b=True)
         if self._b is not None:
             ops.bias_add(Y, self._b)
@@ -227,6 +242,9 @@ class Dropout(Layer):
                 self.rng = F.as_rng(None)
             return F.dropout(X, self.p, self.training, self.rng, self.scale)
         X = np.asarray(X)
+        if X.dtype.kind != "f":
+            raise TypeError(f"X must be a float array (the activations of a layer), got dtype "
+                            f"{X.dtype}")
         return X * X.dtype.type(self.test_factor) if self.test_factor != 1 else X
 
     def __repr__(self):

@@ -24,6 +24,8 @@ def _as_float_array(data, dtype):
     if isinstance(data, Tensor):
         data = data.data
     arr = np.asarray(data, dtype=dtype)
+    if arr.dtype.kind == "f" and not arr.dtype.isnative and arr.dtype.itemsize in (4, 8):
+        arr = arr.astype(arr.dtype.newbyteorder("="))    # the kernels compute natively
     if arr.dtype not in _FLOATS:
         if dtype is not None:
             raise TypeError(f"Tensor dtype must be float32 or float64, got dtype={dtype!r}")

@@ -28,6 +28,10 @@ _IDX_TYPES = {
 }
 
 
+# NumPy's limit on the number of dimensions (NPY_MAXDIMS): 64 since 2.0, 32 before.
+_MAX_DIMS = 64 if int(np.__version__.split(".")[0]) >= 2 else 32
+
+
 class IDXError(ValueError):
     """An IDX file is truncated, corrupt, or not what the dataset needs."""
 
@@ -73,6 +77,9 @@ def _parse_idx(data, filename, what="data"):
         raise IDXError(f"{filename}: unknown IDX data type code 0x{code:02X} (known: {known})")
     if ndim == 0:
         raise IDXError(f"{filename}: IDX header declares 0 dimensions")
+    if ndim > _MAX_DIMS:
+        raise IDXError(f"{filename}: IDX header declares {ndim} dimensions; a NumPy array has "
+                       f"at most {_MAX_DIMS}")
     header_len = 4 + 4 * ndim
     if size < header_len:
         raise IDXError(

@@ -106,6 +106,41 @@ class MatMul(Function):
         return da, db
 
 
+def _check_linear(x, W, b):
+    """The shapes and dtypes ``Linear`` needs: the bias kernel reads n_out
+    values of b unchecked, so a short b would be read past its end."""
+    for name, value in (("x", x), ("W", W), ("b", b)):
+        if value is None and name == "b":
+            continue
+        if type(value) is not _ndarray:
+            raise TypeError(f"linear: {name} must be a Tensor or a numpy array, got "
+                            f"{type(value).__name__}")
+        if value.dtype.kind != "f":
+            raise TypeError(f"linear: {name} must hold floats, got dtype {value.dtype}")
+    if W.ndim != 2:
+        raise ValueError(f"linear: W must be 2-D (n_out, n_in), got shape {W.shape}")
+    if x.ndim != 2 or x.shape[1] != W.shape[1]:
+        raise ValueError(f"linear: input has shape {x.shape} but W has shape {W.shape} "
+                         f"(n_out, n_in); expected an input of shape (n, {W.shape[1]})")
+    if b is not None and b.shape != (W.shape[0],):
+        raise ValueError(f"linear: b must have shape ({W.shape[0]},), one bias per output "
+                         f"unit of W {W.shape}, got shape {b.shape}")
+    if x.dtype != W.dtype:
+        raise dtype_error("linear", x.dtype, W.dtype)
+    if b is not None and b.dtype != W.dtype:
+        raise dtype_error("linear (W, b)", W.dtype, b.dtype)
+
+
+def check_axis(axis, ndim, where):
+    """``axis`` as a non-negative int < ndim, or a clear error naming it."""
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{where}: axis must be an integer, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{where}: axis {axis} is out of range for a tensor with {ndim} "
+                         f"dimension{'s' if ndim != 1 else ''}")
+    return int(axis) % ndim
+
+
 class Linear(Function):
     """The Dense layer's affine map on a batch: z = x W^T + b.
 
@@ -117,13 +152,7 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx, x, W, b):
-        if x.ndim != 2 or x.shape[1] != W.shape[1]:
-            raise ValueError(f"linear: input has shape {x.shape} but W has shape {W.shape} "
-                             f"(n_out, n_in); expected an input of shape (n, {W.shape[1]})")
-        if x.dtype != W.dtype:
-            raise dtype_error("linear", x.dtype, W.dtype)
-        if b is not None and b.dtype != W.dtype:
-            raise dtype_error("linear (W, b)", W.dtype, b.dtype)
+        _check_linear(x, W, b)
         x = _blas_ready(x)
         ctx.saved_tensors = (x, W)
         z = ops.gemm(x, W, trans_b=True)
@@ -172,7 +201,11 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis):
-        last = axis == -1 or axis == x.ndim - 1
+        if x.ndim == 0:
+            raise ValueError("softmax: needs a tensor with at least one dimension, got a "
+                             "scalar")
+        axis = check_axis(axis, x.ndim, "softmax")
+        last = axis == x.ndim - 1
         y = writable_rows(x if last else np.moveaxis(x, axis, -1), x.dtype)
         ops.activation_forward(y.reshape(-1, y.shape[-1]), "softmax")
         ctx.saved_tensors = (y, axis, last)
@@ -193,6 +226,10 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis):
+        if x.ndim == 0:
+            raise ValueError("log_softmax: needs a tensor with at least one dimension, got a "
+                             "scalar")
+        axis = check_axis(axis, x.ndim, "log_softmax")
         shifted = x - np.max(x, axis=axis, keepdims=True)
         out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
         ctx.saved_tensors = (out, axis)
@@ -228,7 +265,10 @@ def matmul(a, b):
 
 
 def linear(x, W, b=None):
-    """z = x W^T + b: x (n, n_in), W (n_out, n_in), b (n_out,) or None -> (n, n_out)."""
+    """z = x W^T + b: x (n, n_in), W (n_out, n_in), b (n_out,) or None -> (n, n_out).
+
+    W and b are Tensors (or arrays) of x's dtype; every shape is checked first.
+    """
     return Linear.apply(as_tensor(x), W, b)
 
 
