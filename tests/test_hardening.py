@@ -317,3 +317,138 @@ def test_read_idx_refuses_more_dimensions_than_numpy_has(tmp_path):
         read_idx(path)
     path.write_bytes(_idx(3))
     assert read_idx(path).shape == (1, 1, 1)
+
+
+# ------------------------------------------------- fastnn.serialization.load ---
+
+def _saved(tmp_path, name="net.npz"):
+    model = Sequential([Dense(3, 4, "tanh"), fastnn.Dropout(0.2, scale="test"),
+                        Dense(4, 2, "softmax", bias=False)], seed=1)
+    return model, fastnn.serialization.save(model, tmp_path / name)
+
+
+def _crafted(path, arch, **arrays):
+    import json
+    np.savez(path, architecture=np.array(json.dumps(arch)), **arrays)
+    return path
+
+
+def _arch(*layers, version=1):
+    return {"format": "fastnn.Sequential", "version": version, "loss": "cross_entropy",
+            "dtype": "float32", "seed": 0, "layers": list(layers)}
+
+
+def _dense(n_in, n_out, bias=True):
+    return {"type": "Dense", "n_in": n_in, "n_out": n_out, "activation": "softmax",
+            "init": "normal", "bias": bias}
+
+
+def test_load_truncated_files_name_the_file(tmp_path):
+    from fastnn.serialization import ModelFileError, load
+    _, path = _saved(tmp_path)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.npz"
+    for size in sorted({0, 1, 10, 100, len(data) // 3, len(data) // 2, len(data) - 30,
+                        len(data) - 1}):
+        cut.write_bytes(data[:size])
+        with _raises(ModelFileError, "cut.npz"):
+            load(cut)
+
+
+def test_load_corrupted_bytes_name_the_file(tmp_path):
+    from fastnn.serialization import ModelFileError, load
+    model, path = _saved(tmp_path)
+    data = bytearray(path.read_bytes())
+    bad = tmp_path / "flipped.npz"
+    X = np.random.default_rng(0).random((5, 3)).astype(np.float32)
+    for i in range(0, len(data), 13):
+        flipped = data.copy()
+        flipped[i] ^= 0xFF
+        bad.write_bytes(bytes(flipped))
+        try:
+            loaded = load(bad)
+        except ModelFileError as exc:
+            assert "flipped.npz" in str(exc)
+        else:   # a flip the format cannot see (zip padding, a comment): same model
+            np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_load_refuses_a_newer_format_version(tmp_path):
+    from fastnn.serialization import ModelFileError, load
+    path = _crafted(tmp_path / "v2.npz", _arch(_dense(3, 2), version=2),
+                    W0=np.zeros((2, 3), np.float32), b0=np.zeros(2, np.float32))
+    with _raises(ModelFileError, "v2.npz", "version 2", "newer"):
+        load(path)
+
+
+def test_load_checks_declared_shapes_before_allocating(tmp_path):
+    import tracemalloc
+    from fastnn.serialization import ModelFileError, load
+    path = _crafted(tmp_path / "huge.npz", _arch(_dense(10 ** 6, 10 ** 6)),
+                    W0=np.zeros((2, 3), np.float32), b0=np.zeros(2, np.float32))
+    tracemalloc.start()
+    try:
+        with _raises(ModelFileError, "huge.npz", "W0 has shape (2, 3)", "(1000000, 1000000)"):
+            load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 * 2 ** 20
+
+
+@pytest.mark.parametrize("arch, arrays, fragment", [
+    (_arch(_dense(3, 2)), {"W0": np.zeros((2, 3), np.float64), "b0": np.zeros(2)},
+     "stored as float64"),
+    (_arch(_dense(3, 2), _dense(5, 2)), {}, "n_in=5"),
+    (_arch(_dense(3, 2), _dense(2, 2)), {"W0": np.zeros((2, 3), np.float32),
+                                         "b0": np.zeros(2, np.float32)},
+     "missing weight array 'W1'"),
+    (_arch(_dense(3, 0)), {}, "n_out=0"),
+    (_arch(_dense(3, 2.0)), {}, "n_out=2.0"),
+    (_arch(_dense(True, 2)), {}, "n_in=True"),
+    (_arch({**_dense(3, 2), "activation": "swish"}), {}, "activation 'swish'"),
+    (_arch({**_dense(3, 2), "bias": 1}), {}, "bias=1"),
+    (_arch({"type": "Dropout", "p": 1.5, "scale": "train"}, _dense(3, 2)), {}, "p=1.5"),
+    (_arch({"type": "Dropout", "p": 0.5}), {}, "no scale"),
+    (_arch(), {}, "non-empty list"),
+    ({**_arch(_dense(3, 2)), "loss": "hinge"}, {}, "loss 'hinge'"),
+    ({**_arch(_dense(3, 2)), "dtype": "float16"}, {}, "dtype 'float16'"),
+    ({**_arch(_dense(3, 2)), "seed": -1}, {}, "seed -1"),
+    ({**_arch(_dense(3, 2)), "version": "1"}, {}, "version '1'"),
+    (["not", "a", "dict"], {}, "not a fastnn model archive"),
+    (_arch(_dense(3, 2)), {"W0": np.full((2, 3), np.nan, np.float32),
+                           "b0": np.zeros(2, np.float32)}, "NaN or inf"),
+    (_arch(_dense(3, 2)), {"W0": np.zeros((2, 3), object), "b0": np.zeros(2, np.float32)},
+     "stored as object"),
+])
+def test_load_refuses_another_architecture(tmp_path, arch, arrays, fragment):
+    from fastnn.serialization import ModelFileError, load
+    path = tmp_path / "other.npz"
+    np.savez(path, architecture=np.array(__import__("json").dumps(arch)), **arrays)
+    with _raises(ModelFileError, "other.npz", fragment):
+        load(path)
+
+
+@pytest.mark.parametrize("entry, fragment", [
+    (np.array("[" * 100_000 + "]" * 100_000), "nested too deeply"),
+    (np.array("{'format': 1}"), "not valid JSON"),
+    (np.array(["a", "b"]), "one JSON string"),
+    (np.array({"format": "fastnn.Sequential"}, dtype=object), "one JSON string"),
+    (np.zeros(3), "one JSON string"),
+])
+def test_load_refuses_a_bad_architecture_entry(tmp_path, entry, fragment):
+    from fastnn.serialization import ModelFileError, load
+    path = tmp_path / "arch.npz"
+    np.savez(path, architecture=entry)
+    with _raises(ModelFileError, "arch.npz", fragment):
+        load(path)
+
+
+def test_load_of_a_directory_or_non_path(tmp_path):
+    from fastnn.serialization import ModelFileError, load
+    with _raises(ModelFileError, str(tmp_path)):
+        load(tmp_path)
+    with _raises(TypeError, "path", "3"):
+        load(3)
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "absent.npz")
