@@ -17,6 +17,10 @@ The policy applies to the fast path (``Sequential``) and to the ``fastnn._blas``
 functions that the graph path and the layers call.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import ctypes
 import os
 import warnings
@@ -110,7 +114,7 @@ def _env_number(name, parse, default):
         return default
 
 
-def set_policy(max_threads=None, min_work=None):
+def set_policy(max_threads: int | None = None, min_work: float | None = None) -> None:
     """Set the thread count of large GEMMs and the m*n*k threshold below which
     GEMMs run single-threaded (``min_work=0``: never single-threaded;
     ``float('inf')``: always). ``max_threads=None`` follows the BLAS setting."""
@@ -126,7 +130,7 @@ def set_policy(max_threads=None, min_work=None):
         _blas.set_thread_policy(*policy())   # the def twins (graph path) follow it too
 
 
-def policy():
+def policy() -> tuple[int, int, float]:
     """``(address of openblas_set_num_threads_local or 0, max_threads, min_work)``
     for the compiled loops; address 0 when thread control is unavailable."""
     st = _load()
@@ -136,7 +140,7 @@ def policy():
     return ctypes.cast(st["set_local"], ctypes.c_void_p).value, max_threads, st["min_work"]
 
 
-def blas_info():
+def blas_info() -> dict[str, Any]:
     """What BLAS the compiled core uses: library path, configuration string,
     current thread count and fastnn's per-GEMM policy."""
     st = _load()

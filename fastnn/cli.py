@@ -13,6 +13,8 @@ a message naming the option and the bad value; a failure while running (data
 not found, training diverged, ...) exits with status 1.
 """
 
+from __future__ import annotations
+
 import argparse
 import inspect
 import math
@@ -21,6 +23,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 from . import __version__
 from .callbacks import Callback
@@ -193,7 +196,7 @@ class _HelpFormatter(argparse.HelpFormatter):
         return text
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     """The ``fastnn`` argument parser (subcommands ``train`` and ``experiment``)."""
     parser = _Parser(
         prog="fastnn",
@@ -381,7 +384,7 @@ def _experiment(args):
     return 0
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``fastnn`` command with ``argv`` (default ``sys.argv[1:]``).
 
     Returns

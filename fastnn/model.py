@@ -49,7 +49,8 @@ def _is_weight(param):
     return param.data.ndim >= 2
 
 
-def train_step(loss, params, optimizer, epoch=None, steps_per_epoch=1):
+def train_step(loss: Tensor, params: list[Tensor], optimizer: Optimizer, epoch: int | None = None,
+               steps_per_epoch: int = 1) -> float:
     """One update: ``grad(loss, params)`` then ``optimizer.step`` on the arrays.
 
     Parameters
@@ -351,8 +352,9 @@ class Model:
         """Copies of the parameter arrays, in ``parameters()`` order."""
         return [p.data.copy() for p in self.parameters()]
 
-    def set_weights(self, weights):
-        """Copy arrays (as from ``get_weights``) into the parameters, in place."""
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        """Copy arrays (as from ``get_weights``) into the parameters, in place
+        (all checked first: shape, real, finite in the parameter's dtype)."""
         params = self.parameters()
         weights = list(weights)
         if len(weights) != len(params):

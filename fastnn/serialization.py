@@ -25,6 +25,7 @@ import tempfile
 import zipfile
 import zlib
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -112,7 +113,7 @@ _MAX_ARCHITECTURE_CHARS = 1 << 20
 _NPY_MAGIC = b"\x93NUMPY"
 
 
-def _fail(path, message):
+def _fail(path: "os.PathLike[str] | str", message: str) -> NoReturn:
     raise ModelFileError(path, message) from None
 
 

@@ -7,8 +7,11 @@ truncated or corrupt file raises :class:`IDXError` naming the file instead of
 giving a wrong array. Gzipped files are recognised by their magic bytes.
 """
 
+from __future__ import annotations
+
 import gzip
 import math
+import os
 import struct
 import zlib
 
@@ -103,7 +106,7 @@ def _parse_idx(data, filename, what="data"):
     return np.frombuffer(data, dtype=dtype, count=count, offset=header_len).reshape(shape)
 
 
-def read_idx(filename):
+def read_idx(filename: str | os.PathLike[str]) -> np.ndarray:
     """Read an IDX file, gzipped or raw, checking it strictly.
 
     Gzip compression is detected from the file's first bytes, not from its

@@ -8,12 +8,21 @@ NumPy.) ``g`` is dl/dz for the output z; every backward returns dl/dinput
 shaped like that input.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..activations import get_activation
 from ..autograd import Function
 from ..ops import Rng, ops
 from ..tensor import as_tensor, dtype_error, operands
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ..tensor import Tensor
 
 __all__ = ["MatMul", "Linear", "Activation", "Softmax", "LogSoftmax", "DropoutMask",
            "matmul", "linear", "activation", "sigmoid", "tanh", "relu", "softmax",
@@ -131,7 +140,7 @@ def _check_linear(x, W, b):
         raise dtype_error("linear (W, b)", W.dtype, b.dtype)
 
 
-def check_axis(axis, ndim, where):
+def check_axis(axis: Any, ndim: int, where: str) -> int:
     """``axis`` as a non-negative int < ndim, or a clear error naming it."""
     if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
         raise TypeError(f"{where}: axis must be an integer, got {axis!r}")
@@ -259,12 +268,13 @@ class DropoutMask(Function):
 
 # ------------------------------------------------------------ functional API ---
 
-def matmul(a, b):
+def matmul(a: ArrayLike | Tensor, b: ArrayLike | Tensor) -> Tensor:
     """a @ b for 1-D/2-D Tensors (see ``MatMul``)."""
     return MatMul.apply(*operands(a, b, "matmul"))
 
 
-def linear(x, W, b=None):
+def linear(x: ArrayLike | Tensor, W: Tensor | np.ndarray,
+           b: Tensor | np.ndarray | None = None) -> Tensor:
     """z = x W^T + b: x (n, n_in), W (n_out, n_in), b (n_out,) or None -> (n, n_out).
 
     W and b are Tensors (or arrays) of x's dtype; every shape is checked first.
@@ -272,7 +282,7 @@ def linear(x, W, b=None):
     return Linear.apply(as_tensor(x), W, b)
 
 
-def activation(x, name):
+def activation(x: ArrayLike | Tensor, name: str | None) -> Tensor:
     """f(x) for an activation name ("identity", "sigmoid", "tanh", "relu",
     "softmax"), with the compiled kernels."""
     name = get_activation(name).name
@@ -283,32 +293,32 @@ def activation(x, name):
     return Activation.apply(as_tensor(x), name)
 
 
-def sigmoid(x):
+def sigmoid(x: ArrayLike | Tensor) -> Tensor:
     """1 / (1 + e^-x) elementwise (compiled kernel)."""
     return Activation.apply(as_tensor(x), "sigmoid")
 
 
-def tanh(x):
+def tanh(x: ArrayLike | Tensor) -> Tensor:
     """tanh(x) elementwise (compiled kernel)."""
     return Activation.apply(as_tensor(x), "tanh")
 
 
-def relu(x):
+def relu(x: ArrayLike | Tensor) -> Tensor:
     """max(x, 0) elementwise (compiled kernel)."""
     return Activation.apply(as_tensor(x), "relu")
 
 
-def softmax(x, axis=-1):
+def softmax(x: ArrayLike | Tensor, axis: int = -1) -> Tensor:
     """e^x / sum e^x along ``axis`` (compiled kernel)."""
     return Softmax.apply(as_tensor(x), axis)
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x: ArrayLike | Tensor, axis: int = -1) -> Tensor:
     """x - logsumexp(x) along ``axis``."""
     return LogSoftmax.apply(as_tensor(x), axis)
 
 
-def as_rng(seed):
+def as_rng(seed: Rng | np.random.Generator | int | None) -> Rng:
     """The mask stream for ``seed``: an ``Rng`` itself, a new ``Rng`` seeded
     from a numpy Generator, an int, or OS entropy (None)."""
     if isinstance(seed, Rng):
@@ -323,7 +333,9 @@ def as_rng(seed):
                     f"None, got {seed!r}")
 
 
-def dropout(x, p=0.5, training=True, seed=None, scale="train"):
+def dropout(x: ArrayLike | Tensor, p: float = 0.5, training: bool = True,
+            seed: Rng | np.random.Generator | int | None = None,
+            scale: str = "train") -> Tensor:
     """Drop each unit of x with probability p (Srivastava et al.).
 
     Parameters

@@ -9,10 +9,19 @@ differs from the result's, so its backward, a sum over the broadcast axes, is
 the only place where a gradient is un-broadcast.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
 import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor, as_tensor
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ..tensor import Tensor
 
 __all__ = ["BroadcastTo", "Sum", "Mean", "Transpose", "Reshape", "Index", "Concatenate",
            "broadcast_to", "sum", "mean", "transpose", "reshape", "concatenate"]
@@ -177,33 +186,35 @@ class Concatenate(Function):
 
 # ------------------------------------------------------------ functional API ---
 
-def broadcast_to(x, *shape):
+def broadcast_to(x: ArrayLike | Tensor, *shape: int | Sequence[int]) -> Tensor:
     """x broadcast to ``shape`` as NumPy does (``t.broadcast_to(...)``), a
     read-only view; the gradient is summed back over the broadcast axes."""
     return BroadcastTo.apply(as_tensor(x), shape_argument(shape))
 
 
-def sum(x, axis=None, keepdims=False):      # noqa: A001 (shadows the builtin on purpose)
+def sum(x: ArrayLike | Tensor, axis: int | Sequence[int] | None = None,  # noqa: A001
+        keepdims: bool = False) -> Tensor:       # (shadows the builtin on purpose)
     """Sum over ``axis`` (int, tuple or None for all)."""
     return Sum.apply(as_tensor(x), axis_argument(axis), keepdims)
 
 
-def mean(x, axis=None, keepdims=False):
+def mean(x: ArrayLike | Tensor, axis: int | Sequence[int] | None = None,
+         keepdims: bool = False) -> Tensor:
     """Mean over ``axis`` (int, tuple or None for all)."""
     return Mean.apply(as_tensor(x), axis_argument(axis), keepdims)
 
 
-def transpose(x, axes=None):
+def transpose(x: ArrayLike | Tensor, axes: Sequence[int] | None = None) -> Tensor:
     """Permute the axes (reverse them for None); ``t.T`` for 2-D."""
     return Transpose.apply(as_tensor(x), None if axes is None else tuple(axes))
 
 
-def reshape(x, *shape):
+def reshape(x: ArrayLike | Tensor, *shape: int | Sequence[int]) -> Tensor:
     """Same values in a new shape (``reshape(t, 2, 3)`` or ``reshape(t, (2, 3))``)."""
     return Reshape.apply(as_tensor(x), shape_argument(shape))
 
 
-def concatenate(tensors, axis=0):
+def concatenate(tensors: Sequence[ArrayLike | Tensor], axis: int = 0) -> Tensor:
     """Join a sequence of Tensors along ``axis`` (one dtype)."""
     tensors = list(tensors)
     if not tensors:
