@@ -32,7 +32,11 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 def _as_float_array(data, dtype):
     if isinstance(data, Tensor):
         data = data.data
-    arr = np.asarray(data, dtype=dtype)
+    try:
+        arr = np.asarray(data, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"Tensor data must be an array of real numbers; converting "
+                        f"{type(data).__name__} failed: {exc}") from None
     if arr.dtype.kind == "f" and not arr.dtype.isnative and arr.dtype.itemsize in (4, 8):
         arr = arr.astype(arr.dtype.newbyteorder("="))    # the kernels compute natively
     if arr.dtype not in _FLOATS:
@@ -240,7 +244,7 @@ class Tensor:
 
     def transpose(self, *axes: Any) -> Tensor:
         """Permute the axes (reverse them when none are given)."""
-        return Transpose.apply(self, _shape(axes) or None)
+        return Transpose.apply(self, _shape(axes, axes=True) or None)
 
     @property
     def T(self) -> Tensor:

@@ -452,3 +452,30 @@ def test_load_of_a_directory_or_non_path(tmp_path):
         load(3)
     with pytest.raises(FileNotFoundError):
         load(tmp_path / "absent.npz")
+
+
+def test_shape_ops_name_their_arguments():
+    t = Tensor(np.ones((2, 3)), requires_grad=True)
+    with _raises(ValueError, "sum: axis 5", "(2, 3)"):
+        t.sum(axis=5)
+    with _raises(TypeError, "axis must be", "'a'"):
+        t.sum(axis="a")
+    with _raises(TypeError, "axis must be", "1.5"):
+        fastnn.mean(t, axis=1.5)
+    with _raises(ValueError, "mean: axis (0, 0)"):
+        t.mean(axis=(0, 0))
+    with _raises(TypeError, "shape must be", "(-2, 3)"):
+        t.reshape(-2, 3)
+    with _raises(TypeError, "shape must be", "'a'"):
+        t.reshape("a")
+    with _raises(ValueError, "transpose: axes (0, 0)", "(2, 3)"):
+        t.transpose(0, 0)
+    with _raises(ValueError, "transpose: axes (0, 1, 2)"):
+        fastnn.transpose(t, (0, 1, 2))
+    with _raises(TypeError, "tensors must be a list or tuple", "Tensor"):
+        fastnn.concatenate(t)
+    with _raises(TypeError, "Tensor data", "inhomogeneous"):
+        Tensor([[1.0, 2.0], [3.0]])
+    # What stays valid: negative axes, -1 in a shape, lists as axes.
+    assert t.transpose(-1, -2).shape == (3, 2) and t.reshape(-1).shape == (6,)
+    assert t.sum(axis=[0, 1]).shape == () and fastnn.transpose(t, [1, 0]).shape == (3, 2)

@@ -238,6 +238,30 @@ def test_losses_value_or_refuse(pair, fn):
     assert out.data.size == 1
 
 
+@PROPERTIES
+@given(shape=st.lists(st.integers(1, 3), min_size=0, max_size=3).map(tuple),
+       arg=st.one_of(odd_scalars, st.integers(-4, 4),
+                     st.lists(st.integers(-4, 6), max_size=3).map(tuple)),
+       op=st.sampled_from(["sum", "mean", "reshape", "transpose", "broadcast_to"]))
+def test_shape_ops_with_any_argument(shape, arg, op):
+    x = np.random.default_rng(3).random(shape)
+    t = Tensor(x, requires_grad=True)
+    call = {"sum": lambda: t.sum(axis=arg), "mean": lambda: t.mean(axis=arg),
+            "reshape": lambda: t.reshape(arg), "transpose": lambda: fastnn.transpose(t, arg),
+            "broadcast_to": lambda: t.broadcast_to(arg)}[op]
+    try:
+        out = call()
+    except DOOR_ERRORS:
+        event("refused")
+        return
+    ref = {"sum": lambda: x.sum(axis=arg), "mean": lambda: x.mean(axis=arg),
+           "reshape": lambda: x.reshape(arg), "transpose": lambda: np.transpose(x, arg),
+           "broadcast_to": lambda: np.broadcast_to(x, arg)}[op]()
+    np.testing.assert_allclose(out.data, ref, rtol=1e-12)
+    out.sum().backward()
+    assert t.grad.shape == x.shape
+
+
 # ------------------------------------------------------------------ Rng seeds ---
 
 @PROPERTIES
