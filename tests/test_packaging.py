@@ -6,7 +6,8 @@ the C compiler on the three extension modules). The build runs
 ``python -m build --sdist`` on a clean copy of the checkout, then
 ``pip wheel`` on the sdist (so the wheel can only contain what the sdist
 carries), both without build isolation: the build dependencies are the ones
-this test environment already has (the ``test`` extra installs ``build``).
+this test environment already has (the ``test`` extra installs ``build``,
+``setuptools`` and ``Cython``; numpy and scipy are fastnn's own dependencies).
 It compiles with ``FASTNN_DEBUG=1`` (-O0, bounds checks): half the compile
 time, and what is checked here is the packaging, not the optimiser (the rest
 of the suite runs the release build).
