@@ -36,7 +36,7 @@ from .sequential import Sequential
 if TYPE_CHECKING:
     import onnx as _onnx
 
-__all__ = ["export", "MIN_OPSET", "ONNX_ACTIVATIONS"]
+__all__ = ["export", "to_onnx", "MIN_OPSET", "ONNX_ACTIVATIONS"]
 
 #: The first opset whose Softmax normalises along one axis (not the flattened tail).
 MIN_OPSET = 13
