@@ -1,5 +1,6 @@
 """fastnn's benchmark suite: training throughput against PyTorch, scikit-learn,
-plain NumPy and the BLAS ceiling, plus prediction, import time and memory.
+plain NumPy and the BLAS ceiling, plus prediction, concurrent prediction (one model
+from 1, 2 and 4 threads, bench/concurrency.py), import time and memory.
 
     python bench/run.py            # the full suite (about 7 minutes on 2 quiet cores)
     python bench/run.py --quick    # shorter windows, same grid (about 3 minutes)
@@ -55,7 +56,8 @@ def parse_args(argv=None):
     p.add_argument("--data", default=None,
                    help="directory with the MNIST IDX files (default: $FASTNN_DATA/mnist, ...)")
     p.add_argument("--skip", nargs="*", default=[],
-                   choices=["train", "predict", "import", "memory"], help="sections to skip")
+                   choices=["train", "predict", "threads", "import", "memory"],
+                   help="sections to skip (threads: concurrent predict_proba on one model)")
     p.add_argument("--out", default=None, help="results JSON (default bench/results/<time>.json)")
     return p.parse_args(argv)
 
@@ -461,7 +463,7 @@ def main(argv=None):
 
     X = y = X64 = None
     source = "not loaded (no section that needs it runs)"
-    if not {"train", "predict", "memory"} <= set(args.skip):
+    if not {"train", "predict", "threads", "memory"} <= set(args.skip):
         X, y, source = load_data(args.data, "float32")
         X64 = X.astype(np.float64) if "big" in args.nets and args.f64_batches else None
 
@@ -528,6 +530,11 @@ def main(argv=None):
         record["training"] = cells
     if "predict" not in args.skip:
         record["prediction"] = predict_section(args, settings, X, y, peers, missing, out)
+    if "threads" not in args.skip:
+        from concurrency import concurrency_section
+        from trainers import fastnn_model
+        record["concurrent_prediction"] = concurrency_section(args, settings, X, out, NETS,
+                                                              fastnn_model)
     if "import" not in args.skip:
         record["import"] = import_section(args, peers, missing, out)
     if "memory" not in args.skip:

@@ -163,8 +163,14 @@ cdef class Rng:
 
     cdef RngState state
 
-    def __cinit__(self, uint64_t seed):
-        rng_seed(&self.state, seed)
+    def __cinit__(self, seed):
+        # Checked here, not by Cython's conversion: that would truncate 1.5 to
+        # 1, take True as 1 and raise an OverflowError naming no argument.
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"Rng seed must be an integer in [0, 2**64), got {seed!r}")
+        if not 0 <= seed < 2 ** 64:
+            raise ValueError(f"Rng seed must be an integer in [0, 2**64), got {seed!r}")
+        rng_seed(&self.state, <uint64_t>int(seed))
 
     def uniform(self, Py_ssize_t n):
         """n uniform doubles in [0, 1)."""

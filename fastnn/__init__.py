@@ -24,7 +24,43 @@ from .functional import (activation, binary_cross_entropy, concatenate, cross_en
 from .model import Model, train_step
 from .ops import Rng
 
-__version__ = "0.1.0"
+def _version():
+    """The installed distribution's version (its metadata, set by pyproject.toml);
+    for a checkout built in place, which has no metadata, the checkout's
+    pyproject.toml version with the local label ``+inplace``."""
+    from importlib import metadata
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    try:
+        dist = metadata.distribution("fastnn")
+        # The metadata must describe this copy of the package, not another
+        # fastnn installed elsewhere on the path.
+        if Path(dist.locate_file("fastnn/__init__.py")).resolve().parent == here:
+            return dist.version
+    except metadata.PackageNotFoundError:
+        pass
+    pyproject = here.parent / "pyproject.toml"
+    if pyproject.is_file():
+        import re
+
+        found = re.search(r'^version\s*=\s*"([^"]+)"', pyproject.read_text(), re.MULTILINE)
+        if found:
+            return f"{found.group(1)}+inplace"
+    return "0+unknown"
+
+
+def __getattr__(name):
+    # Lazy: the version reads metadata (a few ms) and fastnn.onnx imports onnx
+    # (optional, slow), so neither is paid by a plain ``import fastnn``.
+    if name == "__version__":
+        value = globals()["__version__"] = _version()
+        return value
+    if name == "onnx":
+        import importlib
+
+        return importlib.import_module(".onnx", __name__)
+    raise AttributeError(f"module 'fastnn' has no attribute {name!r}")
 
 __all__ = [
     "ACTIVATIONS", "INITIALIZERS", "LOSSES",

@@ -34,9 +34,17 @@ traversed unless ``retain_graph=True``.
 The built-in primitives are in ``fastnn.functional``.
 """
 
+from __future__ import annotations
+
 import threading
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 __all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "backward",
            "grad"]
@@ -55,7 +63,7 @@ class _GradMode(threading.local):
 _mode = _GradMode()
 
 
-def is_grad_enabled():
+def is_grad_enabled() -> bool:
     """True unless inside ``with no_grad():`` in this thread."""
     return _mode.enabled
 
@@ -69,16 +77,16 @@ class no_grad:
 
     __slots__ = ("_prev",)
 
-    def __enter__(self):
+    def __enter__(self) -> no_grad:
         self._prev = _mode.enabled
         _mode.enabled = False
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> bool:
         _mode.enabled = self._prev
         return False
 
-    def __call__(self, func):
+    def __call__(self, func: _F) -> _F:
         def wrapper(*args, **kwargs):
             with type(self)():
                 return func(*args, **kwargs)
@@ -119,7 +127,7 @@ class Context:
 
     __slots__ = ("fn", "inputs", "needs_input_grad", "saved_tensors", "__dict__", "__weakref__")
 
-    def save_for_backward(self, *values):
+    def save_for_backward(self, *values: Any) -> None:
         """Keep ``values`` (arrays, usually) for ``backward`` as ``ctx.saved_tensors``."""
         self.saved_tensors = values
 
@@ -163,7 +171,7 @@ class Function:
         raise NotImplementedError("a Function subclass must define backward(ctx, grad_output)")
 
     @classmethod
-    def apply(cls, *args):
+    def apply(cls, *args: Any) -> Tensor:
         """Run ``forward`` on the unwrapped arguments; return the output Tensor
         (linked to the graph when an input Tensor requires a gradient)."""
         values = []
@@ -198,7 +206,8 @@ class Function:
         return t
 
 
-def backward(tensor, gradient=None, retain_graph=False):
+def backward(tensor: Tensor, gradient: ArrayLike | Tensor | None = None,
+             retain_graph: bool = False) -> None:
     """Back-propagate from ``tensor``: ``leaf.grad += dl/dleaf`` for every leaf
     that requires a gradient (``Tensor.backward`` documents the arguments)."""
     root_grad = _root_gradient(tensor, gradient, "backward()")
@@ -214,7 +223,8 @@ def backward(tensor, gradient=None, retain_graph=False):
             leaf.grad = leaf.grad + g
 
 
-def grad(cost, params, retain_graph=False):
+def grad(cost: Tensor, params: Tensor | Sequence[Tensor],
+         retain_graph: bool = False) -> np.ndarray | list[np.ndarray]:
     """Gradients of ``cost`` with respect to ``params``, without touching ``.grad``.
 
     The lecture's Theano ``T.grad(cost, params)``.
@@ -236,6 +246,10 @@ def grad(cost, params, retain_graph=False):
         tensor the cost does not depend on.
     """
     single = isinstance(params, Tensor)
+    if not single and (isinstance(params, (str, bytes, np.ndarray))
+                       or not hasattr(params, "__iter__")):
+        raise TypeError(f"params must be a Tensor or a sequence of Tensors, got "
+                        f"{type(params).__name__}")
     plist = [params] if single else list(params)
     for i, p in enumerate(plist):
         if not isinstance(p, Tensor):
@@ -276,7 +290,10 @@ def _root_gradient(root, gradient, where):
         return np.ones(data.shape, dtype=data.dtype)
     if isinstance(gradient, Tensor):
         gradient = gradient.data
-    gradient = np.array(gradient, dtype=data.dtype)
+    raw = np.asarray(gradient)
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: gradient must hold real numbers, got dtype {raw.dtype}")
+    gradient = np.array(raw, dtype=data.dtype)
     if gradient.shape != data.shape:
         raise ValueError(f"{where}: gradient has shape {gradient.shape} but the tensor has "
                          f"shape {data.shape}")

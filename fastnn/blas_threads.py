@@ -17,8 +17,13 @@ The policy applies to the fast path (``Sequential``) and to the ``fastnn._blas``
 functions that the graph path and the layers call.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import ctypes
 import os
+import warnings
 from pathlib import Path
 
 from . import _blas
@@ -68,14 +73,48 @@ def _load():
         set_local.restype, set_local.argtypes = ctypes.c_int, [ctypes.c_int]
         getter.restype, getter.argtypes = ctypes.c_int, []
         _state.update(set_local=set_local, get=getter)
-    env_threads = os.environ.get("FASTNN_NUM_THREADS")
-    env_work = os.environ.get("FASTNN_GEMM_MIN_WORK")
-    _apply(max_threads=int(env_threads) if env_threads else None,
-           min_work=float(env_work) if env_work else DEFAULT_MIN_WORK)
+    _apply(max_threads=_env_number("FASTNN_NUM_THREADS", _positive_int, None),
+           min_work=_env_number("FASTNN_GEMM_MIN_WORK", _work, DEFAULT_MIN_WORK))
     return _state
 
 
-def set_policy(max_threads=None, min_work=None):
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise ValueError
+    return value
+
+
+def _work(text):
+    value = float(text)
+    if not value >= 0:          # also refuses nan
+        raise ValueError
+    return value
+
+
+def _env_number(name, parse, default):
+    """The value of environment variable ``name`` read by ``parse``; for a bad
+    value, a warning naming the variable and the value, and ``default``.
+
+    A warning rather than an error: the variables are read by ``import
+    fastnn``, and a stray setting in the environment should not make the
+    library unimportable.
+    """
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return parse(text)
+    except ValueError:
+        what = ("a positive integer" if parse is _positive_int
+                else "a number >= 0 (m*n*k)")
+        warnings.warn(f"environment variable {name}={text!r} is not {what}: ignored, "
+                      f"using {'the BLAS setting' if default is None else default}",
+                      RuntimeWarning, stacklevel=2)
+        return default
+
+
+def set_policy(max_threads: int | None = None, min_work: float | None = None) -> None:
     """Set the thread count of large GEMMs and the m*n*k threshold below which
     GEMMs run single-threaded (``min_work=0``: never single-threaded;
     ``float('inf')``: always). ``max_threads=None`` follows the BLAS setting."""
@@ -96,7 +135,7 @@ def _apply(max_threads, min_work):
     _blas.set_thread_policy(*policy())   # the def twins (graph path) follow it too
 
 
-def policy():
+def policy() -> tuple[int, int, float]:
     """``(address of openblas_set_num_threads_local or 0, max_threads, min_work)``
     for the compiled loops; address 0 when thread control is unavailable."""
     st = _load()
@@ -106,7 +145,7 @@ def policy():
     return ctypes.cast(st["set_local"], ctypes.c_void_p).value, max_threads, st["min_work"]
 
 
-def blas_info():
+def blas_info() -> dict[str, Any]:
     """What BLAS the compiled core uses: library path, configuration string,
     current thread count and fastnn's per-GEMM policy."""
     st = _load()

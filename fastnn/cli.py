@@ -13,12 +13,17 @@ a message naming the option and the bad value; a failure while running (data
 not found, training diverged, ...) exits with status 1.
 """
 
+from __future__ import annotations
+
 import argparse
 import inspect
 import math
+import os
 import re
 import sys
 import time
+from pathlib import Path
+from typing import Sequence
 
 from . import __version__
 from .callbacks import Callback
@@ -124,6 +129,44 @@ def _layers(text):
     return sizes
 
 
+def _save_path(text):
+    """--save PATH: a file name in an existing directory, checked before any
+    training (a bad path found after an hour of training loses the hour)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must be a file path, got {text!r}")
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"must be a file path, got the directory {text!r}")
+    parent = path.parent
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"the directory {str(parent)!r} of {text!r} does not exist (create it first)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write into the directory {str(parent)!r} "
+                                         f"of {text!r}")
+    return text
+
+
+def _out_dir(text):
+    """--out DIR: a directory, or a path that can become one (its nearest
+    existing ancestor is a writable directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must be a directory path, got {text!r}")
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} exists and is not a directory")
+    ancestor = path
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"cannot create the directory {text!r}: {str(ancestor)!r} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot create or write the directory {text!r}: "
+                                         f"{str(ancestor)!r} is not writable")
+    return text
+
+
 # ----------------------------------------------------------------- parser ---
 
 class _Parser(argparse.ArgumentParser):
@@ -153,7 +196,7 @@ class _HelpFormatter(argparse.HelpFormatter):
         return text
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     """The ``fastnn`` argument parser (subcommands ``train`` and ``experiment``)."""
     parser = _Parser(
         prog="fastnn",
@@ -209,7 +252,7 @@ def build_parser():
     opt.add_argument("--seed", type=_seed, default=None,
                      help="seed of the initial weights, shuffling and dropout (default: "
                           "fresh randomness, printed so the run can be repeated)")
-    train.add_argument("--save", metavar="PATH",
+    train.add_argument("--save", type=_save_path, metavar="PATH",
                        help="write the trained model to PATH (an .npz archive, see "
                             "fastnn.serialization)")
     train.set_defaults(handler=_train, subparser=train)
@@ -227,7 +270,7 @@ def build_parser():
                             help="a reduced run (seconds) instead of the full reproduction")
     experiment.add_argument("--seeds", type=_positive_int, default=1, metavar="K",
                             help="repeat every configuration with seeds 0..K-1 (default 1)")
-    experiment.add_argument("--out", metavar="DIR", default=None,
+    experiment.add_argument("--out", type=_out_dir, metavar="DIR", default=None,
                             help="directory for results.json and the plots "
                                  "(default results/NAME, or results/NAME-quick)")
     _data_arguments(experiment)
@@ -285,6 +328,11 @@ def _train(args):
     if args.dropout and not args.layers:
         parser.error("argument --dropout: needs at least one hidden layer (--layers), got "
                      f"--layers '' with --dropout {args.dropout:g}")
+    try:
+        model = build_mlp(args.layers, args.activation, args.init, loss=args.loss,
+                          dropout=args.dropout, dtype=args.dtype, seed=args.seed)
+    except MemoryError as exc:
+        parser.error(f"argument --layers: the network does not fit in memory: {exc}")
     data = load_data(args.dataset, args.data_dir, dtype=args.dtype, n_train=None,
                      download=not args.no_download)
     X, y = data.X_train, data.y_train
@@ -293,8 +341,6 @@ def _train(args):
             parser.error(f"argument --limit: at most {X.shape[0]} training images, got "
                          f"{args.limit}")
         X, y = X[:args.limit], y[:args.limit]
-    model = build_mlp(args.layers, args.activation, args.init, loss=args.loss,
-                      dropout=args.dropout, dtype=args.dtype, seed=args.seed)
     optimizer = _make_optimizer(args)
     print(model.summary())
     print(f"data: {args.dataset}, {X.shape[0]:,} training, {data.X_val.shape[0]:,} "
@@ -338,7 +384,7 @@ def _experiment(args):
     return 0
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``fastnn`` command with ``argv`` (default ``sys.argv[1:]``).
 
     Returns

@@ -12,7 +12,10 @@ exposed as Tensors that share memory with ``W`` and ``b`` (``W_param``,
 optimizers.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,13 +24,24 @@ from .activations import get_activation
 from .tensor import Tensor
 from .initializers import get_initializer, initialize
 from .ops import ops
-from .validation import check_param, check_positive_int
+from .validation import check_X, check_param, check_positive_int
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, DTypeLike
 
 __all__ = ["Layer", "Dense", "Dropout"]
 
 
 class Layer:
     """Base class of the layers a ``Sequential`` accepts."""
+
+
+def _bytes(n):
+    """``n`` bytes in the largest binary unit that keeps the number >= 1."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:,} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
 
 
 class Dense(Layer):
@@ -61,7 +75,8 @@ class Dense(Layer):
     ``Sequential`` re-initialises it from its own ``seed`` in its ``dtype``.
     """
 
-    def __init__(self, n_in, n_out, activation=None, init="normal", bias=True):
+    def __init__(self, n_in: int, n_out: int, activation: str | None = None,
+                 init: str = "normal", bias: bool = True) -> None:
         self.n_in = check_positive_int("n_in", n_in)
         self.n_out = check_positive_int("n_out", n_out)
         self.activation = get_activation(activation).name
@@ -72,37 +87,45 @@ class Dense(Layer):
         self.bias = bool(bias)
         self.initialize(np.random.default_rng(), np.float32)
 
-    def initialize(self, rng, dtype):
+    def initialize(self, rng: np.random.Generator, dtype: DTypeLike) -> None:
         """Draw W (and b) with this layer's ``init`` from ``rng`` in ``dtype``."""
-        W, b = initialize(self.init, rng, self.n_in, self.n_out, dtype)
+        try:
+            W, b = initialize(self.init, rng, self.n_in, self.n_out, dtype)
+        except MemoryError:
+            # The recipes draw in float64, then cast: that draw is the peak.
+            count = self.n_in * self.n_out
+            raise MemoryError(
+                f"{self!r}: W has {count:,} weights, which need {_bytes(count * 8)} to draw "
+                f"(float64) and {_bytes(count * np.dtype(dtype).itemsize)} to keep in "
+                f"{np.dtype(dtype).name}; there is not that much memory") from None
         self._W = W
         self._b = b if self.bias else None
         self._W_param = self._b_param = None
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         return self._W.dtype
 
     @property
-    def W(self):
+    def W(self) -> np.ndarray:
         return self._W
 
     @W.setter
-    def W(self, value):
+    def W(self, value: ArrayLike) -> None:
         self._W[...] = check_param("W", value, self._W.shape, self._W.dtype)
 
     @property
-    def b(self):
+    def b(self) -> np.ndarray | None:
         return self._b
 
     @b.setter
-    def b(self, value):
+    def b(self, value: ArrayLike) -> None:
         if self._b is None:
             raise ValueError("this Dense layer has bias=False: it has no b to set")
         self._b[...] = check_param("b", value, self._b.shape, self._b.dtype)
 
     @property
-    def W_param(self):
+    def W_param(self) -> Tensor:
         """W as a Tensor with ``requires_grad=True`` that shares its memory (the
         graph reads it, optimizers update the array in place)."""
         t = self._W_param
@@ -111,7 +134,7 @@ class Dense(Layer):
         return t
 
     @property
-    def b_param(self):
+    def b_param(self) -> Tensor | None:
         """b as a Tensor sharing its memory, or None when ``bias=False``."""
         if self._b is None:
             return None
@@ -120,17 +143,17 @@ class Dense(Layer):
             t = self._b_param = Tensor(self._b, requires_grad=True)
         return t
 
-    def parameters(self):
+    def parameters(self) -> list[Tensor]:
         """[W_param, b_param] (b omitted when ``bias=False``): the graph's view
         of the layer, in the order of ``Sequential.get_weights``."""
         return [self.W_param] if self._b is None else [self.W_param, self.b_param]
 
     @property
-    def n_params(self):
+    def n_params(self) -> int:
         """Number of trainable scalars."""
         return self.n_out * self.n_in + (self.n_out if self.bias else 0)
 
-    def __call__(self, X, logits=False):
+    def __call__(self, X: ArrayLike | Tensor, logits: bool = False) -> np.ndarray | Tensor:
         """Forward pass on a batch X (n, n_in) -> Y = f(X W^T + b), shape (n, n_out).
 
         An array X (converted to the layer's dtype) gives an array. A Tensor X
@@ -149,9 +172,8 @@ class Dense(Layer):
             return F.activation(a, self.activation)
         if logits:
             raise ValueError("logits=True needs a Tensor input (graph mode)")
-        X = np.ascontiguousarray(X, dtype=self.dtype)
-        if X.ndim != 2 or X.shape[1] != self.n_in:
-            raise ValueError(f"X must have shape (n, {self.n_in}), got {X.shape}")
+        # The door of the array path: real, finite, (n, n_in), the layer's dtype.
+        X = check_X(X, self.n_in, self.dtype)
         Y = ops.gemm(X, self._W, trans_b=True)
         if self._b is not None:
             ops.bias_add(Y, self._b)
@@ -196,7 +218,7 @@ class Dropout(Layer):
         on first use. Ignored by ``Sequential`` (the fast path seeds its own).
     """
 
-    def __init__(self, p, scale="train"):
+    def __init__(self, p: float, scale: str = "train") -> None:
         if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p < 1:
             raise ValueError(f"Dropout p must be a probability in [0, 1), got {p!r}")
         if scale not in ("train", "test"):
@@ -207,16 +229,16 @@ class Dropout(Layer):
         self.rng = None
 
     @property
-    def keep_value(self):
+    def keep_value(self) -> float:
         """Multiplier of a kept unit while training."""
         return 1.0 / (1.0 - self.p) if self.scale == "train" else 1.0
 
     @property
-    def test_factor(self):
+    def test_factor(self) -> float:
         """Multiplier of every unit at test time."""
         return 1.0 if self.scale == "train" else 1.0 - self.p
 
-    def __call__(self, X):
+    def __call__(self, X: ArrayLike | Tensor) -> np.ndarray | Tensor:
         """On an array: the test-time forward, X scaled by ``test_factor``.
 
         On a Tensor: ``fastnn.dropout(X, p, self.training, self.rng, scale)``,
@@ -227,6 +249,9 @@ class Dropout(Layer):
                 self.rng = F.as_rng(None)
             return F.dropout(X, self.p, self.training, self.rng, self.scale)
         X = np.asarray(X)
+        if X.dtype.kind != "f":
+            raise TypeError(f"X must be a float array (the activations of a layer), got dtype "
+                            f"{X.dtype}")
         return X * X.dtype.type(self.test_factor) if self.test_factor != 1 else X
 
     def __repr__(self):

@@ -40,7 +40,7 @@ from .solvers import FullBatchSolver
 from .tensor import Tensor
 from .training import (EpochRunner, EpochStats, TrainingLoop, UseGuard, check_fit_arguments,
                        check_validation_pair, fit_seed)
-from .validation import check_bool, check_dtype, check_positive_int, check_seed
+from .validation import check_bool, check_dtype, check_param, check_positive_int, check_seed
 
 __all__ = ["Model", "train_step"]
 
@@ -49,7 +49,8 @@ def _is_weight(param):
     return param.data.ndim >= 2
 
 
-def train_step(loss, params, optimizer, epoch=None, steps_per_epoch=1):
+def train_step(loss: Tensor, params: list[Tensor], optimizer: Optimizer, epoch: int | None = None,
+               steps_per_epoch: int = 1) -> float:
     """One update: ``grad(loss, params)`` then ``optimizer.step`` on the arrays.
 
     Parameters
@@ -72,6 +73,12 @@ def train_step(loss, params, optimizer, epoch=None, steps_per_epoch=1):
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be an Optimizer (SGD, Adagrad, Adam), got "
                         f"{optimizer!r}")
+    if not isinstance(loss, Tensor) or loss.data.size != 1:
+        got = f"a Tensor of shape {loss.shape}" if isinstance(loss, Tensor) else repr(loss)
+        raise TypeError(f"loss must be a one-element Tensor computed from params (a graph "
+                        f"to differentiate), got {got}")
+    if isinstance(params, (Tensor, str, np.ndarray)) or not hasattr(params, "__iter__"):
+        raise TypeError(f"params must be a list of Tensors, got {type(params).__name__}")
     params = list(params)
     for i, p in enumerate(params):
         if not isinstance(p, Tensor) or not p.data.flags.c_contiguous \
@@ -347,17 +354,18 @@ class Model:
         """Copies of the parameter arrays, in ``parameters()`` order."""
         return [p.data.copy() for p in self.parameters()]
 
-    def set_weights(self, weights):
-        """Copy arrays (as from ``get_weights``) into the parameters, in place."""
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        """Copy arrays (as from ``get_weights``) into the parameters, in place
+        (all checked first: shape, real, finite in the parameter's dtype)."""
         params = self.parameters()
         weights = list(weights)
         if len(weights) != len(params):
             raise ValueError(f"weights must hold {len(params)} arrays, got {len(weights)}")
-        for i, (p, w) in enumerate(zip(params, weights)):
-            w = np.asarray(w)
-            if w.shape != p.data.shape:
-                raise ValueError(f"weights[{i}] must have shape {p.data.shape}, got {w.shape}")
-        for p, w in zip(params, weights):
+        # Check every array (shape, real, finite in the parameter's dtype)
+        # before copying any, so a bad list changes nothing.
+        checked = [check_param(f"weights[{i}]", w, p.data.shape, p.data.dtype)
+                   for i, (p, w) in enumerate(zip(params, weights))]
+        for p, w in zip(params, checked):
             p.data[...] = w
 
     # ------------------------------------------------------------- training ---

@@ -207,11 +207,22 @@ class Optimizer:
         momentum or Adam moments carry over from one ``fit`` call to the next."""
         entry = self._state.get(id(value))
         if entry is None or entry[0] is not value or entry[1][0].dtype != value.dtype:
+            self._check_precision(value.dtype)
             entry = self._state[id(value)] = (value, self._new_state(value))
         return entry[1]
 
     def _new_state(self, value):
         return [np.zeros_like(value)]
+
+    def _check_precision(self, dtype):
+        """The kernels compute in the model's dtype: a positive setting that
+        rounds to 0 there (Adam(eps=1e-50) in float32) would turn into 0/0."""
+        for name in ("lr", "eps"):
+            value = getattr(self, name, None)
+            if value and not dtype.type(value):
+                raise ValueError(f"{name}={value!r} is 0 in {dtype.name}, where the updates are "
+                                 f"computed: use {name} >= {np.finfo(dtype).tiny:.3g} or a "
+                                 f"float64 model")
 
     def snapshot(self):
         """A copy of everything a step changes: the state arrays, ``t`` and ``epoch``."""

@@ -12,7 +12,16 @@ share one dtype; mixing float32 and float64 raises ``TypeError`` naming both
 bool arrays adapt to the tensor's dtype (``t * 2`` stays float32).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, DTypeLike
+
+    from .autograd import Context
 
 __all__ = ["Tensor", "as_tensor", "operand", "operands", "dtype_error"]
 
@@ -23,7 +32,13 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 def _as_float_array(data, dtype):
     if isinstance(data, Tensor):
         data = data.data
-    arr = np.asarray(data, dtype=dtype)
+    try:
+        arr = np.asarray(data, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"Tensor data must be an array of real numbers; converting "
+                        f"{type(data).__name__} failed: {exc}") from None
+    if arr.dtype.kind == "f" and not arr.dtype.isnative and arr.dtype.itemsize in (4, 8):
+        arr = arr.astype(arr.dtype.newbyteorder("="))    # the kernels compute natively
     if arr.dtype not in _FLOATS:
         if dtype is not None:
             raise TypeError(f"Tensor dtype must be float32 or float64, got dtype={dtype!r}")
@@ -69,7 +84,8 @@ class Tensor:
     # ndarray <op> Tensor defers to Tensor's reflected operator.
     __array_ufunc__ = None
 
-    def __init__(self, data, requires_grad=False, dtype=None):
+    def __init__(self, data: ArrayLike | Tensor, requires_grad: bool = False,
+                 dtype: DTypeLike | None = None) -> None:
         if not isinstance(requires_grad, (bool, np.bool_)):
             raise TypeError(f"requires_grad must be True or False, got {requires_grad!r}")
         if dtype is not None:
@@ -87,30 +103,30 @@ class Tensor:
 
     # ------------------------------------------------------------ views ---
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         return self.data.shape
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         return self.data.dtype
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
         return self.data.ndim
 
     @property
-    def size(self):
+    def size(self) -> int:
         return self.data.size
 
     @property
-    def grad_fn(self):
+    def grad_fn(self) -> Context | None:
         return self._ctx
 
     @property
-    def is_leaf(self):
+    def is_leaf(self) -> bool:
         return self._ctx is None
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.data)
 
     def __array__(self, dtype=None, copy=None):
@@ -118,21 +134,21 @@ class Tensor:
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data
 
-    def numpy(self):
+    def numpy(self) -> np.ndarray:
         """The array itself (shared, not a copy)."""
         return self.data
 
-    def item(self):
+    def item(self) -> float:
         """The value of a one-element tensor as a Python float."""
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.data.item()
 
-    def detach(self):
+    def detach(self) -> Tensor:
         """A new leaf sharing ``data``, cut from the graph."""
         return _leaf(self.data)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         extra = ", requires_grad=True" if self.requires_grad else ""
         if self._ctx is not None:
             extra = f", grad_fn={self._ctx.fn.__name__}"
@@ -140,7 +156,8 @@ class Tensor:
         return f"Tensor({body}, dtype={self.data.dtype.name}{extra})"
 
     # --------------------------------------------------------- backward ---
-    def backward(self, gradient=None, retain_graph=False):
+    def backward(self, gradient: ArrayLike | Tensor | None = None,
+                 retain_graph: bool = False) -> None:
         """Back-propagate from this tensor: fill ``.grad`` of the leaves.
 
         Parameters
@@ -162,100 +179,101 @@ class Tensor:
 
     # ------------------------------------------------------- arithmetic ---
     # Elementwise, with the dtype rule and NumPy broadcasting (see ``binary``).
-    def __add__(self, other):
+    def __add__(self, other: Any) -> Tensor:
         return _binary(Add, self, other, "add")
 
-    def __radd__(self, other):
+    def __radd__(self, other: Any) -> Tensor:
         return _binary(Add, self, other, "add", True)
 
-    def __sub__(self, other):
+    def __sub__(self, other: Any) -> Tensor:
         return _binary(Sub, self, other, "sub")
 
-    def __rsub__(self, other):
+    def __rsub__(self, other: Any) -> Tensor:
         return _binary(Sub, self, other, "sub", True)
 
-    def __mul__(self, other):
+    def __mul__(self, other: Any) -> Tensor:
         return _binary(Mul, self, other, "mul")
 
-    def __rmul__(self, other):
+    def __rmul__(self, other: Any) -> Tensor:
         return _binary(Mul, self, other, "mul", True)
 
-    def __truediv__(self, other):
+    def __truediv__(self, other: Any) -> Tensor:
         return _binary(Div, self, other, "div")
 
-    def __rtruediv__(self, other):
+    def __rtruediv__(self, other: Any) -> Tensor:
         return _binary(Div, self, other, "div", True)
 
-    def __neg__(self):
+    def __neg__(self) -> Tensor:
         return Neg.apply(self)
 
-    def __pow__(self, exponent):
+    def __pow__(self, exponent: float) -> Tensor:
         """self ** p for a number p."""
         return Pow.apply(self, _exponent(exponent))
 
-    def maximum(self, other):
+    def maximum(self, other: Any) -> Tensor:
         """Elementwise max(self, other)."""
         return _binary(Maximum, self, other, "maximum")
 
-    def exp(self):
+    def exp(self) -> Tensor:
         return Exp.apply(self)
 
-    def log(self):
+    def log(self) -> Tensor:
         return Log.apply(self)
 
     # ----------------------------------------------------- matrix product ---
-    def __matmul__(self, other):
+    def __matmul__(self, other: Any) -> Tensor:
         """self @ other for 1-D and 2-D operands (BLAS)."""
         return MatMul.apply(self, operand(self, other, "matmul"))
 
-    def __rmatmul__(self, other):
+    def __rmatmul__(self, other: Any) -> Tensor:
         return MatMul.apply(operand(self, other, "matmul"), self)
 
     # ------------------------------------------------- reductions, shapes ---
-    def sum(self, axis=None, keepdims=False):
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
         """Sum over ``axis`` (int, tuple or None for all)."""
         return Sum.apply(self, _axis(axis), keepdims)
 
-    def mean(self, axis=None, keepdims=False):
+    def mean(self, axis: int | tuple[int, ...] | None = None,
+             keepdims: bool = False) -> Tensor:
         """Mean over ``axis`` (int, tuple or None for all)."""
         return Mean.apply(self, _axis(axis), keepdims)
 
-    def reshape(self, *shape):
+    def reshape(self, *shape: Any) -> Tensor:
         """Same values in a new shape (``t.reshape(2, 3)`` or ``t.reshape((2, 3))``)."""
         return Reshape.apply(self, _shape(shape))
 
-    def transpose(self, *axes):
+    def transpose(self, *axes: Any) -> Tensor:
         """Permute the axes (reverse them when none are given)."""
-        return Transpose.apply(self, _shape(axes) or None)
+        return Transpose.apply(self, _shape(axes, axes=True) or None)
 
     @property
-    def T(self):
+    def T(self) -> Tensor:
         """The axes reversed (the transpose of a matrix)."""
         return Transpose.apply(self, None)
 
-    def broadcast_to(self, *shape):
+    def broadcast_to(self, *shape: Any) -> Tensor:
         """Broadcast to ``shape`` as NumPy does (a read-only view; the gradient
         is summed back over the broadcast axes)."""
         return BroadcastTo.apply(self, _shape(shape))
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> Tensor:
         """self[key]: slices, integers, integer arrays (row indexing, gather)."""
         return Index.apply(self, key.data if isinstance(key, Tensor) else key)
 
     # -------------------------------------------------------- activations ---
-    def sigmoid(self):
+    def sigmoid(self) -> Tensor:
         return Activation.apply(self, "sigmoid")
 
-    def tanh(self):
+    def tanh(self) -> Tensor:
         return Activation.apply(self, "tanh")
 
-    def relu(self):
+    def relu(self) -> Tensor:
         return Activation.apply(self, "relu")
 
-    def softmax(self, axis=-1):
+    def softmax(self, axis: int = -1) -> Tensor:
         return Softmax.apply(self, axis)
 
-    def log_softmax(self, axis=-1):
+    def log_softmax(self, axis: int = -1) -> Tensor:
         return LogSoftmax.apply(self, axis)
 
 
@@ -268,18 +286,18 @@ def _leaf(data):
     return t
 
 
-def as_tensor(x):
+def as_tensor(x: ArrayLike | Tensor) -> Tensor:
     """``x`` itself if it is a Tensor, else a constant Tensor of it."""
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-def dtype_error(op, a, b):
+def dtype_error(op: str, a: Any, b: Any) -> TypeError:
     """The dtype rule's error for ``op`` on operands of dtypes ``a`` and ``b``."""
     return TypeError(f"{op}: operands have dtypes {a} and {b}; convert one (fastnn does not "
                      f"promote float32 to float64 implicitly)")
 
 
-def operand(t, other, op):
+def operand(t: Tensor, other: Any, op: str) -> Any:
     """``other`` ready to meet Tensor ``t`` in a binary op (see the dtype rule):
     a Python number, a Tensor of t's dtype or an array of t's dtype."""
     kind = type(other)
@@ -302,7 +320,7 @@ def operand(t, other, op):
     return arr.astype(t.data.dtype)
 
 
-def operands(a, b, op):
+def operands(a: Any, b: Any, op: str) -> tuple[Any, Any]:
     """Both operands of a functional binary op (``fastnn.maximum(a, b)``), as
     for an operator; the first Tensor sets the dtype."""
     if isinstance(a, Tensor):

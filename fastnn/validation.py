@@ -73,6 +73,9 @@ def check_dtype(dtype):
         resolved = None
     if dtype is None or resolved is None or resolved.name not in DTYPES:
         raise ValueError(f"dtype must be 'float32' or 'float64', got {_show(dtype)}")
+    if not resolved.isnative:
+        raise ValueError(f"dtype must be 'float32' or 'float64' in the machine's byte order "
+                         f"(the compiled core computes in it), got {_show(dtype)}")
     return resolved
 
 

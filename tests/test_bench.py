@@ -40,8 +40,8 @@ def test_bench_runs_against_the_installed_fastnn_from_a_checkout_without_a_build
     env = {**os.environ, "PYTHONPATH": str(installed)}
     out = tmp_path / "results.json"
     proc = subprocess.run(
-        [sys.executable, "bench/run.py", "--skip", "train", "predict", "import", "memory",
-         "--peers", "--out", str(out)],
+        [sys.executable, "bench/run.py", "--skip", "train", "predict", "threads", "import",
+         "memory", "--peers", "--out", str(out)],
         cwd=checkout, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     record = json.loads(out.read_text())
@@ -50,3 +50,22 @@ def test_bench_runs_against_the_installed_fastnn_from_a_checkout_without_a_build
     assert "<- fastnn's BLAS" in proc.stdout
     assert record["data_source"].startswith("not loaded")
     assert record["missing"] == {} and "torch" not in record["versions"]
+
+
+def test_concurrent_prediction_row_runs():
+    """bench/concurrency.py's measurement on a tiny model (a smoke check: no
+    time is asserted): every thread count predicts, and a failing predict in a
+    thread is raised, not lost."""
+    import numpy as np
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        from concurrency import THREAD_COUNTS, concurrent_rate
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    model = fastnn.Sequential([fastnn.Dense(4, 3, "softmax")], seed=0)
+    X = np.random.default_rng(0).random((64, 4)).astype(np.float32)
+    assert THREAD_COUNTS == (1, 2, 4)
+    for threads in THREAD_COUNTS:
+        assert concurrent_rate(model.predict_proba, X, 8, threads, 3) > 0
+    with pytest.raises(ValueError, match="features"):
+        concurrent_rate(model.predict_proba, X[:, :2], 8, 2, 1)

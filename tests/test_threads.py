@@ -156,3 +156,35 @@ def test_a_model_pickles_after_predicting():
     before = model.predict_proba(X[:9])
     clone = pickle.loads(pickle.dumps(model))
     assert_array_equal(clone.predict_proba(X[:9]), before)
+
+
+def test_independent_graphs_in_threads_are_exact():
+    """Each thread builds and differentiates its own graph (the graph ops run
+    the compiled kernels): gradients equal the serial ones bit for bit, and
+    model(X) from several threads equals predict_proba."""
+    def gradients(seed):
+        rng = np.random.default_rng(seed)
+        W = Tensor(rng.normal(size=(8, 5)), requires_grad=True)
+        b = Tensor(rng.normal(size=8), requires_grad=True)
+        X = rng.normal(size=(64, 5))
+        labels = rng.integers(0, 8, 64)
+        cost = fastnn.cross_entropy(fastnn.tanh(fastnn.linear(X, W, b)) @ W, labels[:64] % 5)
+        return fastnn.grad(cost, [W, b])
+
+    expected = {seed: gradients(seed) for seed in range(4)}
+    model, X, _ = fitted_model(3)
+    proba = model.predict_proba(X)
+    mismatches = []
+
+    def worker(seed):
+        def run():
+            for _ in range(20):
+                got = gradients(seed)
+                if not all(np.array_equal(a, e) for a, e in zip(got, expected[seed])):
+                    mismatches.append(seed)
+                if not np.array_equal(model(X), proba):
+                    mismatches.append(("model(X)", seed))
+        return run
+
+    assert run_threads([worker(s) for s in range(4)]) == []
+    assert mismatches == []

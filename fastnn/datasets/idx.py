@@ -7,8 +7,11 @@ truncated or corrupt file raises :class:`IDXError` naming the file instead of
 giving a wrong array. Gzipped files are recognised by their magic bytes.
 """
 
+from __future__ import annotations
+
 import gzip
 import math
+import os
 import struct
 import zlib
 
@@ -26,6 +29,10 @@ _IDX_TYPES = {
     0x0D: ("float", np.dtype(">f4")),
     0x0E: ("double", np.dtype(">f8")),
 }
+
+
+# NumPy's limit on the number of dimensions (NPY_MAXDIMS): 64 since 2.0, 32 before.
+_MAX_DIMS = 64 if int(np.__version__.split(".")[0]) >= 2 else 32
 
 
 class IDXError(ValueError):
@@ -73,6 +80,9 @@ def _parse_idx(data, filename, what="data"):
         raise IDXError(f"{filename}: unknown IDX data type code 0x{code:02X} (known: {known})")
     if ndim == 0:
         raise IDXError(f"{filename}: IDX header declares 0 dimensions")
+    if ndim > _MAX_DIMS:
+        raise IDXError(f"{filename}: IDX header declares {ndim} dimensions; a NumPy array has "
+                       f"at most {_MAX_DIMS}")
     header_len = 4 + 4 * ndim
     if size < header_len:
         raise IDXError(
@@ -96,7 +106,7 @@ def _parse_idx(data, filename, what="data"):
     return np.frombuffer(data, dtype=dtype, count=count, offset=header_len).reshape(shape)
 
 
-def read_idx(filename):
+def read_idx(filename: str | os.PathLike[str]) -> np.ndarray:
     """Read an IDX file, gzipped or raw, checking it strictly.
 
     Gzip compression is detected from the file's first bytes, not from its

@@ -11,11 +11,20 @@ gradient in one shape and never un-broadcasts; a constant (a number, an array,
 a Tensor without ``requires_grad``) is left to NumPy's broadcasting.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor, as_tensor, dtype_error, operand
 from .shape import BroadcastTo
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ..tensor import Tensor
 
 __all__ = ["Add", "Sub", "Mul", "Div", "Neg", "Pow", "Exp", "Log", "Maximum", "binary",
            "exp", "log", "maximum"]
@@ -202,17 +211,17 @@ class Maximum(Function):
 
 # ------------------------------------------------------------ functional API ---
 
-def exp(x):
+def exp(x: ArrayLike | Tensor) -> Tensor:
     """e^x elementwise."""
     return Exp.apply(as_tensor(x))
 
 
-def log(x):
+def log(x: ArrayLike | Tensor) -> Tensor:
     """Natural logarithm elementwise."""
     return Log.apply(as_tensor(x))
 
 
-def maximum(a, b):
+def maximum(a: ArrayLike | Tensor, b: ArrayLike | Tensor) -> Tensor:
     """Elementwise max(a, b) with broadcasting."""
     if isinstance(a, Tensor):
         return binary(Maximum, a, b, "maximum")

@@ -6,12 +6,21 @@ and returns the batch mean l = (1/n) sum_i l_i as a one-element Tensor; its
 backward scales the gradient the kernel computed with it by dl/dz = g.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..autograd import Function
 from ..ops import ops
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 from .nn import writable_rows
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ..tensor import Tensor
 
 __all__ = ["CrossEntropy", "BinaryCrossEntropy", "MSE", "cross_entropy",
            "binary_cross_entropy", "mse"]
@@ -53,6 +62,9 @@ def _batch_mean(ctx, where, kernel, x, labels, one_unit_is_binary, overwrites=Tr
     With ``one_unit_is_binary`` a single output unit (K = 1) takes the labels
     0 and 1 (logistic regression); otherwise labels are in [0, K).
     """
+    if type(x) is not _ndarray or x.dtype.kind != "f":
+        got = f"dtype {x.dtype}" if isinstance(x, _ndarray) else type(x).__name__
+        raise TypeError(f"{where}: the input must be a float Tensor (n, n_outputs), got {got}")
     if x.ndim != 2 or x.shape[0] == 0:
         raise ValueError(f"{where}: input must be 2-D (n, n_outputs) with n >= 1, got shape "
                          f"{x.shape}")
@@ -110,24 +122,25 @@ class MSE(_BatchMeanLoss):
 
 # ------------------------------------------------------------ functional API ---
 
-def cross_entropy(logits, labels):
+def cross_entropy(logits: ArrayLike | Tensor, labels: ArrayLike | Tensor) -> Tensor:
     """Mean log-loss of softmax(logits) (n, K) for integer labels (n,): a scalar Tensor.
 
     Takes the logits, not the probabilities: the softmax is fused in (as on
     the fast path). Labels are int class indices in [0, K).
     """
-    return CrossEntropy.apply(logits, labels)
+    return CrossEntropy.apply(as_tensor(logits), labels)
 
 
-def binary_cross_entropy(logits, labels):
+def binary_cross_entropy(logits: ArrayLike | Tensor,
+                         labels: ArrayLike | Tensor) -> Tensor:
     """Mean binary cross-entropy of sigmoid(logits) (n, K) (summed over the K
     units) for integer labels (n,): 0/1 for K = 1, class indices (one-hot
     targets) for K > 1. Takes logits: the sigmoid is fused in."""
-    return BinaryCrossEntropy.apply(logits, labels)
+    return BinaryCrossEntropy.apply(as_tensor(logits), labels)
 
 
-def mse(y, labels):
+def mse(y: ArrayLike | Tensor, labels: ArrayLike | Tensor) -> Tensor:
     """Mean over rows of 1/2 ||y_i - t_i||^2 for outputs y (n, K) and integer
     labels (n,): t = onehot(label), or the 0/1 label itself for K = 1."""
-    return MSE.apply(y, labels)
+    return MSE.apply(as_tensor(y), labels)
 

@@ -8,12 +8,21 @@ NumPy.) ``g`` is dl/dz for the output z; every backward returns dl/dinput
 shaped like that input.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..activations import get_activation
 from ..autograd import Function
 from ..ops import Rng, ops
 from ..tensor import as_tensor, dtype_error, operands
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ..tensor import Tensor
 
 __all__ = ["MatMul", "Linear", "Activation", "Softmax", "LogSoftmax", "DropoutMask",
            "matmul", "linear", "activation", "sigmoid", "tanh", "relu", "softmax",
@@ -106,6 +115,41 @@ class MatMul(Function):
         return da, db
 
 
+def _check_linear(x, W, b):
+    """The shapes and dtypes ``Linear`` needs: the bias kernel reads n_out
+    values of b unchecked, so a short b would be read past its end."""
+    for name, value in (("x", x), ("W", W), ("b", b)):
+        if value is None and name == "b":
+            continue
+        if type(value) is not _ndarray:
+            raise TypeError(f"linear: {name} must be a Tensor or a numpy array, got "
+                            f"{type(value).__name__}")
+        if value.dtype.kind != "f":
+            raise TypeError(f"linear: {name} must hold floats, got dtype {value.dtype}")
+    if W.ndim != 2:
+        raise ValueError(f"linear: W must be 2-D (n_out, n_in), got shape {W.shape}")
+    if x.ndim != 2 or x.shape[1] != W.shape[1]:
+        raise ValueError(f"linear: input has shape {x.shape} but W has shape {W.shape} "
+                         f"(n_out, n_in); expected an input of shape (n, {W.shape[1]})")
+    if b is not None and b.shape != (W.shape[0],):
+        raise ValueError(f"linear: b must have shape ({W.shape[0]},), one bias per output "
+                         f"unit of W {W.shape}, got shape {b.shape}")
+    if x.dtype != W.dtype:
+        raise dtype_error("linear", x.dtype, W.dtype)
+    if b is not None and b.dtype != W.dtype:
+        raise dtype_error("linear (W, b)", W.dtype, b.dtype)
+
+
+def check_axis(axis: Any, ndim: int, where: str) -> int:
+    """``axis`` as a non-negative int < ndim, or a clear error naming it."""
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{where}: axis must be an integer, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{where}: axis {axis} is out of range for a tensor with {ndim} "
+                         f"dimension{'s' if ndim != 1 else ''}")
+    return int(axis) % ndim
+
+
 class Linear(Function):
     """The Dense layer's affine map on a batch: z = x W^T + b.
 
@@ -117,13 +161,7 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx, x, W, b):
-        if x.ndim != 2 or x.shape[1] != W.shape[1]:
-            raise ValueError(f"linear: input has shape {x.shape} but W has shape {W.shape} "
-                             f"(n_out, n_in); expected an input of shape (n, {W.shape[1]})")
-        if x.dtype != W.dtype:
-            raise dtype_error("linear", x.dtype, W.dtype)
-        if b is not None and b.dtype != W.dtype:
-            raise dtype_error("linear (W, b)", W.dtype, b.dtype)
+        _check_linear(x, W, b)
         x = _blas_ready(x)
         ctx.saved_tensors = (x, W)
         z = ops.gemm(x, W, trans_b=True)
@@ -172,7 +210,11 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis):
-        last = axis == -1 or axis == x.ndim - 1
+        if x.ndim == 0:
+            raise ValueError("softmax: needs a tensor with at least one dimension, got a "
+                             "scalar")
+        axis = check_axis(axis, x.ndim, "softmax")
+        last = axis == x.ndim - 1
         y = writable_rows(x if last else np.moveaxis(x, axis, -1), x.dtype)
         ops.activation_forward(y.reshape(-1, y.shape[-1]), "softmax")
         ctx.saved_tensors = (y, axis, last)
@@ -193,6 +235,10 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis):
+        if x.ndim == 0:
+            raise ValueError("log_softmax: needs a tensor with at least one dimension, got a "
+                             "scalar")
+        axis = check_axis(axis, x.ndim, "log_softmax")
         shifted = x - np.max(x, axis=axis, keepdims=True)
         out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
         ctx.saved_tensors = (out, axis)
@@ -222,17 +268,21 @@ class DropoutMask(Function):
 
 # ------------------------------------------------------------ functional API ---
 
-def matmul(a, b):
+def matmul(a: ArrayLike | Tensor, b: ArrayLike | Tensor) -> Tensor:
     """a @ b for 1-D/2-D Tensors (see ``MatMul``)."""
     return MatMul.apply(*operands(a, b, "matmul"))
 
 
-def linear(x, W, b=None):
-    """z = x W^T + b: x (n, n_in), W (n_out, n_in), b (n_out,) or None -> (n, n_out)."""
+def linear(x: ArrayLike | Tensor, W: Tensor | np.ndarray,
+           b: Tensor | np.ndarray | None = None) -> Tensor:
+    """z = x W^T + b: x (n, n_in), W (n_out, n_in), b (n_out,) or None -> (n, n_out).
+
+    W and b are Tensors (or arrays) of x's dtype; every shape is checked first.
+    """
     return Linear.apply(as_tensor(x), W, b)
 
 
-def activation(x, name):
+def activation(x: ArrayLike | Tensor, name: str | None) -> Tensor:
     """f(x) for an activation name ("identity", "sigmoid", "tanh", "relu",
     "softmax"), with the compiled kernels."""
     name = get_activation(name).name
@@ -243,32 +293,32 @@ def activation(x, name):
     return Activation.apply(as_tensor(x), name)
 
 
-def sigmoid(x):
+def sigmoid(x: ArrayLike | Tensor) -> Tensor:
     """1 / (1 + e^-x) elementwise (compiled kernel)."""
     return Activation.apply(as_tensor(x), "sigmoid")
 
 
-def tanh(x):
+def tanh(x: ArrayLike | Tensor) -> Tensor:
     """tanh(x) elementwise (compiled kernel)."""
     return Activation.apply(as_tensor(x), "tanh")
 
 
-def relu(x):
+def relu(x: ArrayLike | Tensor) -> Tensor:
     """max(x, 0) elementwise (compiled kernel)."""
     return Activation.apply(as_tensor(x), "relu")
 
 
-def softmax(x, axis=-1):
+def softmax(x: ArrayLike | Tensor, axis: int = -1) -> Tensor:
     """e^x / sum e^x along ``axis`` (compiled kernel)."""
     return Softmax.apply(as_tensor(x), axis)
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x: ArrayLike | Tensor, axis: int = -1) -> Tensor:
     """x - logsumexp(x) along ``axis``."""
     return LogSoftmax.apply(as_tensor(x), axis)
 
 
-def as_rng(seed):
+def as_rng(seed: Rng | np.random.Generator | int | None) -> Rng:
     """The mask stream for ``seed``: an ``Rng`` itself, a new ``Rng`` seeded
     from a numpy Generator, an int, or OS entropy (None)."""
     if isinstance(seed, Rng):
@@ -283,7 +333,9 @@ def as_rng(seed):
                     f"None, got {seed!r}")
 
 
-def dropout(x, p=0.5, training=True, seed=None, scale="train"):
+def dropout(x: ArrayLike | Tensor, p: float = 0.5, training: bool = True,
+            seed: Rng | np.random.Generator | int | None = None,
+            scale: str = "train") -> Tensor:
     """Drop each unit of x with probability p (Srivastava et al.).
 
     Parameters

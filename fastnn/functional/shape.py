@@ -9,10 +9,19 @@ differs from the result's, so its backward, a sum over the broadcast axes, is
 the only place where a gradient is un-broadcast.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
 import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor, as_tensor
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ..tensor import Tensor
 
 __all__ = ["BroadcastTo", "Sum", "Mean", "Transpose", "Reshape", "Index", "Concatenate",
            "broadcast_to", "sum", "mean", "transpose", "reshape", "concatenate"]
@@ -20,16 +29,45 @@ __all__ = ["BroadcastTo", "Sum", "Mean", "Transpose", "Reshape", "Index", "Conca
 _ndarray = np.ndarray
 
 
+def _is_index(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def axis_argument(axis):
-    """An ``axis`` argument as NumPy takes it (a list becomes a tuple)."""
-    return tuple(axis) if isinstance(axis, list) else axis
+    """An ``axis`` argument as NumPy takes it (None, an int, or a tuple of
+    ints; a list becomes a tuple), or a TypeError naming it."""
+    if axis is None or _is_index(axis):
+        return axis
+    if isinstance(axis, (list, tuple)) and all(_is_index(a) for a in axis):
+        return tuple(axis)
+    raise TypeError(f"axis must be None, an integer or a tuple of integers, got {axis!r}")
 
 
-def shape_argument(args):
-    """The shape from ``f(2, 3)`` or ``f((2, 3))`` (``args`` = the * arguments)."""
-    if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
-        return tuple(args[0])
-    return args
+def shape_argument(args, axes=False):
+    """The shape from ``f(2, 3)`` or ``f((2, 3))`` (``args`` = the * arguments):
+    integers >= 0, or -1 for the one inferred dimension; with ``axes``, a
+    permutation's axes (any integers, NumPy checks them)."""
+    shape = args
+    if len(args) == 1 and not _is_index(args[0]):
+        if not isinstance(args[0], (list, tuple)):
+            raise TypeError(f"shape must be integers or a tuple of integers, got {args[0]!r}")
+        shape = tuple(args[0])
+    if axes:
+        if not all(_is_index(d) for d in shape):
+            raise TypeError(f"axes must be integers, got {tuple(shape)!r}")
+    elif not all(_is_index(d) and d >= -1 for d in shape):
+        raise TypeError(f"shape must be integers >= 0 (or -1 for one inferred dimension), got "
+                        f"{tuple(shape)!r}")
+    return tuple(int(d) for d in shape)
+
+
+def _reduce(op, x, axis, keepdims):
+    """x.sum / x.mean with NumPy's axis errors named for the op."""
+    try:
+        return getattr(x, op)(axis=axis, keepdims=keepdims)
+    except (ValueError, OverflowError) as exc:     # AxisError is a ValueError
+        raise ValueError(f"{op}: axis {axis!r} does not fit a tensor of shape {x.shape} "
+                         f"({exc})") from None
 
 
 class BroadcastTo(Function):
@@ -48,7 +86,7 @@ class BroadcastTo(Function):
             return out
         try:
             return np.broadcast_to(x, shape)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ValueError(f"broadcast_to: shape {x.shape} cannot be broadcast to "
                              f"{tuple(shape)}") from None
 
@@ -70,12 +108,12 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, x, axis, keepdims):
         ctx.saved_tensors = (x.shape, axis, keepdims)
-        return x.sum(axis=axis, keepdims=keepdims)
+        return _reduce("sum", x, axis, keepdims)
 
     @staticmethod
     def backward(ctx, g):
         shape, axis, keepdims = ctx.saved_tensors
-        if axis is not None and not keepdims:
+        if axis is not None and not keepdims and shape:   # (NumPy lets a 0-d x take axis 0)
             g = np.expand_dims(g, axis)
         return np.broadcast_to(g, shape), None, None
 
@@ -85,7 +123,7 @@ class Mean(Function):
 
     @staticmethod
     def forward(ctx, x, axis, keepdims):
-        out = x.mean(axis=axis, keepdims=keepdims)
+        out = _reduce("mean", x, axis, keepdims)
         count = x.size // max(out.size, 1)
         ctx.saved_tensors = (x.shape, axis, keepdims, count)
         return out
@@ -93,7 +131,7 @@ class Mean(Function):
     @staticmethod
     def backward(ctx, g):
         shape, axis, keepdims, count = ctx.saved_tensors
-        if axis is not None and not keepdims:
+        if axis is not None and not keepdims and shape:   # (NumPy lets a 0-d x take axis 0)
             g = np.expand_dims(g, axis)
         return np.broadcast_to(g / count, shape), None, None
 
@@ -104,7 +142,11 @@ class Transpose(Function):
     @staticmethod
     def forward(ctx, x, axes):
         ctx.saved_tensors = (axes,)
-        return np.transpose(x, axes)
+        try:
+            return np.transpose(x, axes)
+        except (ValueError, OverflowError):        # AxisError too
+            raise ValueError(f"transpose: axes {axes!r} are not a permutation of the "
+                             f"{x.ndim} axes of a tensor of shape {x.shape}") from None
 
     @staticmethod
     def backward(ctx, g):
@@ -118,7 +160,11 @@ class Reshape(Function):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.saved_tensors = (x.shape,)
-        return x.reshape(shape)
+        try:
+            return x.reshape(shape)
+        except (ValueError, OverflowError) as exc:
+            raise ValueError(f"reshape: a tensor of shape {x.shape} ({x.size} values) cannot "
+                             f"take shape {shape!r} ({exc})") from None
 
     @staticmethod
     def backward(ctx, g):
@@ -177,34 +223,40 @@ class Concatenate(Function):
 
 # ------------------------------------------------------------ functional API ---
 
-def broadcast_to(x, *shape):
+def broadcast_to(x: ArrayLike | Tensor, *shape: int | Sequence[int]) -> Tensor:
     """x broadcast to ``shape`` as NumPy does (``t.broadcast_to(...)``), a
     read-only view; the gradient is summed back over the broadcast axes."""
     return BroadcastTo.apply(as_tensor(x), shape_argument(shape))
 
 
-def sum(x, axis=None, keepdims=False):      # noqa: A001 (shadows the builtin on purpose)
+def sum(x: ArrayLike | Tensor, axis: int | Sequence[int] | None = None,  # noqa: A001
+        keepdims: bool = False) -> Tensor:       # (shadows the builtin on purpose)
     """Sum over ``axis`` (int, tuple or None for all)."""
     return Sum.apply(as_tensor(x), axis_argument(axis), keepdims)
 
 
-def mean(x, axis=None, keepdims=False):
+def mean(x: ArrayLike | Tensor, axis: int | Sequence[int] | None = None,
+         keepdims: bool = False) -> Tensor:
     """Mean over ``axis`` (int, tuple or None for all)."""
     return Mean.apply(as_tensor(x), axis_argument(axis), keepdims)
 
 
-def transpose(x, axes=None):
+def transpose(x: ArrayLike | Tensor, axes: Sequence[int] | None = None) -> Tensor:
     """Permute the axes (reverse them for None); ``t.T`` for 2-D."""
-    return Transpose.apply(as_tensor(x), None if axes is None else tuple(axes))
+    return Transpose.apply(as_tensor(x), None if axes is None else shape_argument((axes,),
+                                                                                 axes=True))
 
 
-def reshape(x, *shape):
+def reshape(x: ArrayLike | Tensor, *shape: int | Sequence[int]) -> Tensor:
     """Same values in a new shape (``reshape(t, 2, 3)`` or ``reshape(t, (2, 3))``)."""
     return Reshape.apply(as_tensor(x), shape_argument(shape))
 
 
-def concatenate(tensors, axis=0):
+def concatenate(tensors: Sequence[ArrayLike | Tensor], axis: int = 0) -> Tensor:
     """Join a sequence of Tensors along ``axis`` (one dtype)."""
+    if isinstance(tensors, (Tensor, np.ndarray, str)) or not hasattr(tensors, "__iter__"):
+        raise TypeError(f"tensors must be a list or tuple of Tensors, got "
+                        f"{type(tensors).__name__}")
     tensors = list(tensors)
     if not tensors:
         raise ValueError("concatenate needs at least one tensor, got an empty sequence")
