@@ -453,9 +453,14 @@ cdef inline void apply_update(int rule, const double* hyper, long long t, floati
     OPT_SGD    (momentum, nesterov as 0 or 1) S1 = velocity (unused, may be
                                               NULL, when momentum is 0)
     OPT_ADAGRAD (eps,)                        S1 = sum of squared gradients
-    OPT_ADAM   (beta1, beta2, eps)            S1 = m, S2 = v; t >= 1 is this
+    OPT_ADAM   (beta1, beta2, eps, eps_on_v)  S1 = m, S2 = v; t >= 1 is this
                                               step's number (bias correction)
     ========== ============================== ==============================
+
+    Adam's ``eps_on_v`` (0 or 1) says where eps is added: 0 to sqrt(v_hat)
+    (PyTorch), 1 to sqrt(v) before the bias correction (scikit-learn, Kingma
+    and Ba's Algorithm 1 reordered), which is the first form with eps
+    replaced by eps / sqrt(1 - beta2^t).
 
     Entries of hyper past a rule's own are unused (fastnn/optimizers.py,
     ``Optimizer.config``, fills the block)."""
@@ -465,5 +470,6 @@ cdef inline void apply_update(int rule, const double* hyper, long long t, floati
         adagrad_update(W, G, S1, n, lr, <floating>hyper[0], weight_decay)
     elif rule == OPT_ADAM:
         adam_update(W, G, S1, S2, n, lr, <floating>hyper[0], <floating>hyper[1],
-                    <floating>hyper[2], <floating>(1 - hyper[0] ** t),
-                    <floating>(1 - hyper[1] ** t), weight_decay)
+                    <floating>(hyper[2] / sqrt(1 - hyper[1] ** t) if hyper[3] != 0
+                               else hyper[2]),
+                    <floating>(1 - hyper[0] ** t), <floating>(1 - hyper[1] ** t), weight_decay)
