@@ -90,6 +90,7 @@ class _SklearnEpochs(Callback):
         # loss_ adds sum over batches of (|B| / n) alpha ||W||^2 / (2 S_B);
         # with weights, |B| / S_B is taken as n / sum(w).
         self.penalty_factor = 0.5 * est.alpha * batches / sw_sum
+        self.one_batch = batches == 1
         self.stopped = False
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -97,8 +98,12 @@ class _SklearnEpochs(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         est = self.est
-        steps = 0.5 * (self.start_norm + est._squared_norm())
-        est.loss_ = est._report_loss(logs["loss"]) + self.penalty_factor * steps
+        # ||W||^2 over the epoch's steps: exact for one step (its start), else
+        # the mean of the first and last weights'.
+        norm = self.start_norm
+        if not self.one_batch:
+            norm = 0.5 * (norm + est._squared_norm())
+        est.loss_ = est._report_loss(logs["loss"]) + self.penalty_factor * norm
         est.n_iter_ += 1
         est.t_ += self.n_train
         est.loss_curve_.append(est.loss_)
@@ -219,7 +224,9 @@ class _BaseMLP(BaseEstimator):
         self.intercepts_ = [layer.b for layer in layers]
 
     def _sync_in(self):
-        """Copy coefs_/intercepts_ the user replaced into the layers (checked)."""
+        """Copy coefs_/intercepts_ the user replaced into the layers (checked);
+        rebinds the views only then (predict leaves __dict__ alone)."""
+        changed = False
         for i, layer in enumerate(self._model.dense_layers):
             for name, values, target in (("coefs_", self.coefs_, layer.W.T),
                                          ("intercepts_", self.intercepts_, layer.b)):
@@ -232,7 +239,9 @@ class _BaseMLP(BaseEstimator):
                     raise ValueError(f"{name}[{i}] must have shape {target.shape}, got "
                                      f"{value.shape}")
                 target[...] = value
-        self._bind()
+                changed = True
+        if changed:
+            self._bind()
 
     def _parameters(self):
         return [a for layer in self._model.dense_layers for a in (layer.W, layer.b)]
