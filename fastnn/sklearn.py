@@ -338,9 +338,11 @@ class _BaseMLP(BaseEstimator):
         if self.solver == "sgd":
             return SGD(lr=self.learning_rate_init, momentum=self.momentum,
                        nesterov=bool(self.nesterovs_momentum and self.momentum > 0),
-                       weight_decay=weight_decay, step_velocity=True)
+                       weight_decay=weight_decay, weight_decay_per="example",
+                       step_velocity=True)
         return Adam(lr=self.learning_rate_init, betas=(self.beta_1, self.beta_2),
-                    eps=self.epsilon, weight_decay=weight_decay, eps_on="v")
+                    eps=self.epsilon, weight_decay=weight_decay, weight_decay_per="example",
+                    eps_on="v")
 
     def _fit_stochastic(self, X, Y, sample_weight, random_state, incremental):
         if self.early_stopping and incremental:
@@ -367,10 +369,8 @@ class _BaseMLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, n))
         sw_sum = n if sample_weight is None else float(sample_weight.sum())
         if self._optimizer is None or not incremental:
-            self._optimizer = self._new_optimizer(self.alpha / batch_size)
-        # alpha / S per batch: the core's per-example decay where weights vary
-        # the batch sums, else alpha / batch size (every S equal up to the last).
-        self._optimizer.weight_decay = self.alpha / batch_size
+            # alpha / S per batch, S its weight total: weight_decay_per="example".
+            self._optimizer = self._new_optimizer(self.alpha)
         epochs = 1 if incremental else self.max_iter
         bookkeeping = _SklearnEpochs(self, n, sw_sum, -(-n // batch_size), validation)
         self.n_iter_ = 0
@@ -390,7 +390,8 @@ class _BaseMLP(BaseEstimator):
         lam = self.alpha / sw_sum
         # scipy's gtol=0 never stops on the gradient; fastnn.LBFGS wants tol > 0.
         solver = LBFGS(max_iter=self.max_iter, max_fun=self.max_fun,
-                       tol=max(self.tol, np.finfo(float).tiny), weight_decay=lam)
+                       tol=max(self.tol, np.finfo(float).tiny), weight_decay=self.alpha,
+                       weight_decay_per="example")
         callbacks = [_VerboseIterations(self, lam)] if self.verbose else []
         extra = {} if sample_weight is None else {"sample_weight": sample_weight}
         with warnings.catch_warnings():

@@ -326,8 +326,8 @@ def test_sklearns_error_wording(digits):
         MLPClassifier(solver="sgd", early_stopping=True).partial_fit(X, y, classes=np.arange(10))
     with pytest.raises(ValueError, match="Solver produced non-finite parameter weights. The "
                                          "input data may contain large values"):
-        MLPClassifier((5,), solver="sgd", learning_rate_init=1e5, momentum=0.0).fit(
-            X * 1e150, y)
+        MLPClassifier((5,), solver="sgd", learning_rate_init=1e10, momentum=0.0, max_iter=5,
+                      random_state=0).fit((X * 1e36).astype(np.float32), y)
     with pytest.raises(ValueError, match=r"The 'alpha' parameter of MLPClassifier must be a "
                                          r"float in the range \[0.0, inf\)"):
         MLPClassifier(alpha=-1).fit(X, y)
