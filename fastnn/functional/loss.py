@@ -13,8 +13,8 @@ from ..ops import ops
 from ..tensor import Tensor
 from .nn import writable_rows
 
-__all__ = ["CrossEntropy", "BinaryCrossEntropy", "MSE", "cross_entropy",
-           "binary_cross_entropy", "mse"]
+__all__ = ["CrossEntropy", "BinaryCrossEntropy", "MSE", "Poisson", "cross_entropy",
+           "binary_cross_entropy", "mse", "poisson"]
 
 _ndarray = np.ndarray
 _INT64 = np.dtype(np.int64)
@@ -108,6 +108,17 @@ class MSE(_BatchMeanLoss):
                            overwrites=False)
 
 
+class Poisson(_BatchMeanLoss):
+    """l = mean_i sum_k [y_ik - t_ik a_ik + t_ik log t_ik - t_ik], y = exp(a),
+    half the Poisson deviance, from the logits a (n, K) with its canonical
+    link fused in; t = onehot(c) (or c for K = 1). da = (y - t) / n."""
+
+    @staticmethod
+    def forward(ctx, logits, labels):
+        return _batch_mean(ctx, "poisson", ops.exp_poisson, logits, labels,
+                           one_unit_is_binary=True)
+
+
 # ------------------------------------------------------------ functional API ---
 
 def cross_entropy(logits, labels):
@@ -131,3 +142,9 @@ def mse(y, labels):
     labels (n,): t = onehot(label), or the 0/1 label itself for K = 1."""
     return MSE.apply(y, labels)
 
+
+
+def poisson(logits, labels):
+    """Mean half Poisson deviance of exp(logits) (n, K) for integer labels
+    (n,) (one-hot counts, or the 0/1 count itself for K = 1): a scalar Tensor."""
+    return Poisson.apply(logits, labels)
