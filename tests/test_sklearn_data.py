@@ -149,3 +149,46 @@ def test_csr_input_gives_the_dense_results(digits, regression, Est, solver):
     out = "predict_proba" if Est is MLPClassifier else "predict"
     np.testing.assert_allclose(getattr(sparse, out)(sp.csr_matrix(X)),
                                getattr(dense, out)(X), rtol=1e-12, atol=1e-14)
+
+
+# --------------------------------------------------------------- Poisson ---
+
+def test_poisson_kernel_with_dense_weighted_targets_matches_reference():
+    from fastnn.ops import CompiledOps, NumpyOps
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((6, 3))
+    T = rng.poisson(2.0, (6, 3)).astype(float)
+    w = rng.uniform(0.5, 2.0, 6)
+    ref_loss, ref_delta = NumpyOps().exp_poisson(a.copy(), None, 1 / 6, T, w)
+    loss, delta = CompiledOps().exp_poisson(a.copy(), None, 1 / 6, T, w)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    np.testing.assert_allclose(delta, ref_delta, rtol=1e-12)
+    # scikit-learn's poisson_loss: sum over outputs of the weighted mean deviance / 2
+    y = np.exp(a)
+    tlogt = np.where(T > 0, T * np.log(np.where(T > 0, T / y, 1)), 0)
+    sk = np.sum(np.average(tlogt - T + y, weights=w, axis=0))
+    assert ref_loss / w.sum() == pytest.approx(sk, rel=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_poisson_regressor_equals_sklearn(digits, solver):
+    X, y = digits
+    counts = y.astype(float)
+    ours = MLPRegressor(loss="poisson", hidden_layer_sizes=(12,), solver=solver, max_iter=3,
+                        learning_rate_init=0.01, **PARAMS)
+    theirs = SkRegressor(**ours.get_params())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours.fit(X, counts)
+        theirs.fit(X, counts)
+    assert ours.out_activation_ == "exp"
+    assert max_diff(ours.coefs_, theirs.coefs_) < 1e-12
+    assert (ours.predict(X) > 0).all()
+    if solver == "lbfgs":
+        assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-10)
+
+
+def test_poisson_refuses_negative_targets(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match=r"y must hold targets >= 0 for loss='poisson'"):
+        MLPRegressor(loss="poisson", max_iter=1).fit(X, y - 1.0)
