@@ -12,15 +12,16 @@ from libc.stdint cimport int64_t, uint64_t
 
 cimport kernels
 from kernels cimport (
-    ACT_IDENTITY, ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_SOFTMAX,
-    LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY, LOSS_MSE, OPT_SGD, OPT_ADAGRAD, OPT_ADAM)
+    ACT_IDENTITY, ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_SOFTMAX, ACT_EXP,
+    LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY, LOSS_MSE, LOSS_POISSON, OPT_SGD, OPT_ADAGRAD, OPT_ADAM)
 from rng cimport RngState, rng_seed, rng_uniform, rng_shuffle
 
 # The codes of csrc/kernels.pxd, by name: the only source of these integers in Python.
 ACTIVATION_CODES = {"identity": ACT_IDENTITY, "sigmoid": ACT_SIGMOID, "tanh": ACT_TANH,
-                    "relu": ACT_RELU, "softmax": ACT_SOFTMAX}
+                    "relu": ACT_RELU, "softmax": ACT_SOFTMAX, "exp": ACT_EXP}
 LOSS_CODES = {"cross_entropy": LOSS_CROSS_ENTROPY,
-              "binary_cross_entropy": LOSS_BINARY_CROSS_ENTROPY, "mse": LOSS_MSE}
+              "binary_cross_entropy": LOSS_BINARY_CROSS_ENTROPY, "mse": LOSS_MSE,
+              "poisson": LOSS_POISSON}
 OPTIMIZER_CODES = {"sgd": OPT_SGD, "adagrad": OPT_ADAGRAD, "adam": OPT_ADAM}
 
 

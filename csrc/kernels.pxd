@@ -27,12 +27,14 @@ cdef enum:
     ACT_TANH = 2
     ACT_RELU = 3
     ACT_SOFTMAX = 4
+    ACT_EXP = 5
 
 # Loss codes.
 cdef enum:
     LOSS_CROSS_ENTROPY = 0
     LOSS_BINARY_CROSS_ENTROPY = 1
     LOSS_MSE = 2
+    LOSS_POISSON = 3
 
 # Optimizer (update rule) codes, for apply_update at the end of this file, and
 # the size of the hyper-parameter block every rule reads its own values from.
@@ -197,6 +199,9 @@ cdef inline void activation_forward(int code, floating* Y, Py_ssize_t rows,
             Y[i] = Y[i] if Y[i] > 0 else 0
     elif code == ACT_SOFTMAX:
         softmax_rows(Y, rows, cols)
+    elif code == ACT_EXP:
+        for i in range(n):
+            Y[i] = _exp(Y[i])
 
 
 # --------------------------------------------------------------- backward ---
@@ -205,7 +210,7 @@ cdef inline void activation_backward(int code, const floating* Y, floating* G,
                                      Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
     """G = f'(a) * G in place, with f'(a) written from the output Y = f(a).
 
-    sigmoid: y (1 - y); tanh: 1 - y^2; relu: [y > 0]; identity: 1.
+    sigmoid: y (1 - y); tanh: 1 - y^2; relu: [y > 0]; exp: y; identity: 1.
     softmax is not elementwise: G[i] = Y[i] * (G[i] - <G[i], Y[i]>), the
     Jacobian-vector product of row i.
     """
@@ -220,6 +225,9 @@ cdef inline void activation_backward(int code, const floating* Y, floating* G,
     elif code == ACT_RELU:
         for i in range(n):
             G[i] = G[i] if Y[i] > 0 else 0
+    elif code == ACT_EXP:
+        for i in range(n):
+            G[i] *= Y[i]
     elif code == ACT_SOFTMAX:
         for i in range(rows):
             s = 0
@@ -367,6 +375,33 @@ cdef inline double squared_error(const floating* Y, const int64_t* labels, const
     return loss
 
 
+cdef inline double exp_poisson(floating* A, const int64_t* labels, const floating* T,
+                               const floating* w, Py_ssize_t rows, Py_ssize_t cols,
+                               floating scale, floating* G) noexcept nogil:
+    """Half the Poisson deviance of y = exp(a) (scikit-learn's MLPRegressor
+    loss="poisson"): l_i = sum_j y_ij - t_ij a_ij + t_ij log t_ij - t_ij
+    (t log t = 0 at t = 0), from the logits a. On return A holds y and
+    G = scale w_i (y - t): exp is the canonical link of the Poisson loss, so
+    the delta at a is y - t (as softmax with the log-loss)."""
+    cdef Py_ssize_t i, j, k
+    cdef floating s, t, y
+    cdef double loss = 0, li
+    for i in range(rows):
+        s = scale if w == NULL else scale * w[i]
+        li = 0
+        for j in range(cols):
+            k = i * cols + j
+            t = _target_value(labels, T, i, j, cols)
+            y = _exp(A[k])
+            li += <double>y - <double>t * A[k] - t
+            if t > 0:
+                li += <double>t * log(<double>t)
+            A[k] = y
+            G[k] = s * (y - t)
+        loss += _weight(w, i) * li
+    return loss
+
+
 cdef inline bint loss_takes_logits(int loss) noexcept nogil:
     """True when the loss kernel applies the output activation itself (fused
     softmax / sigmoid), so the forward pass leaves the last layer's logits."""
@@ -388,6 +423,8 @@ cdef inline double output_delta(int loss, int activation, floating* out,
         return softmax_cross_entropy(out, labels, T, w, rows, cols, scale, delta)
     if loss == LOSS_BINARY_CROSS_ENTROPY:
         return sigmoid_binary_cross_entropy(out, labels, T, w, rows, cols, scale, delta)
+    if loss == LOSS_POISSON:
+        return exp_poisson(out, labels, T, w, rows, cols, scale, delta)
     total = squared_error(out, labels, T, w, rows, cols, scale, delta)
     activation_backward(activation, out, delta, rows, cols)
     return total
@@ -415,7 +452,7 @@ cdef inline double count_correct(int loss, const floating* P, const int64_t* lab
     cdef Py_ssize_t i, j, best
     cdef bint right
     cdef double correct = 0
-    if T != NULL and loss == LOSS_MSE:
+    if T != NULL and (loss == LOSS_MSE or loss == LOSS_POISSON):
         return 0
     for i in range(rows):
         if T == NULL:
@@ -527,9 +564,14 @@ cdef inline void apply_update(int rule, const double* hyper, long long t, floati
     OPT_SGD    (momentum, nesterov as 0 or 1) S1 = velocity (unused, may be
                                               NULL, when momentum is 0)
     OPT_ADAGRAD (eps,)                        S1 = sum of squared gradients
-    OPT_ADAM   (beta1, beta2, eps)            S1 = m, S2 = v; t >= 1 is this
+    OPT_ADAM   (beta1, beta2, eps, eps_on_v)  S1 = m, S2 = v; t >= 1 is this
                                               step's number (bias correction)
     ========== ============================== ==============================
+
+    Adam's ``eps_on_v`` (0 or 1) says where eps is added: 0 to sqrt(v_hat)
+    (PyTorch), 1 to sqrt(v) before the bias correction (scikit-learn, Kingma
+    and Ba's Algorithm 1 reordered), which is the first form with eps
+    replaced by eps / sqrt(1 - beta2^t).
 
     Entries of hyper past a rule's own are unused (fastnn/optimizers.py,
     ``Optimizer.config``, fills the block)."""
@@ -539,5 +581,6 @@ cdef inline void apply_update(int rule, const double* hyper, long long t, floati
         adagrad_update(W, G, S1, n, lr, <floating>hyper[0], weight_decay)
     elif rule == OPT_ADAM:
         adam_update(W, G, S1, S2, n, lr, <floating>hyper[0], <floating>hyper[1],
-                    <floating>hyper[2], <floating>(1 - hyper[0] ** t),
-                    <floating>(1 - hyper[1] ** t), weight_decay)
+                    <floating>(hyper[2] / sqrt(1 - hyper[1] ** t) if hyper[3] != 0
+                               else hyper[2]),
+                    <floating>(1 - hyper[0] ** t), <floating>(1 - hyper[1] ** t), weight_decay)

@@ -62,6 +62,15 @@ def __getattr__(name):
         return importlib.import_module(".onnx", __name__)
     raise AttributeError(f"module 'fastnn' has no attribute {name!r}")
 
+
+def __getattr__(name):
+    # fastnn.sklearn (the scikit-learn drop-ins) needs scikit-learn, an
+    # optional extra: imported on first use only, so fastnn imports without it.
+    if name == "sklearn":
+        import importlib
+        return importlib.import_module(".sklearn", __name__)
+    raise AttributeError(f"module 'fastnn' has no attribute {name!r}")
+
 __all__ = [
     "ACTIVATIONS", "INITIALIZERS", "LOSSES",
     "Dense", "Dropout", "Sequential", "TrainingDivergedError",

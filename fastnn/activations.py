@@ -16,6 +16,7 @@ sigmoid    1 / (1 + e^{-a})        y (1 - y)          (at most 1/4)
 tanh       tanh(a)                 1 - y^2
 relu       max(a, 0)               [y > 0]
 softmax    e^{a_k} / sum_k' e^a    not elementwise: delta = y * (g - <g, y>)
+exp        e^a                     y     (the Poisson loss's output)
 ========== ======================= ===================================
 """
 
@@ -67,6 +68,7 @@ ACTIVATIONS = {
     "tanh": _entry("tanh", np.tanh, lambda y: 1 - y * y),
     "relu": _entry("relu", lambda a: np.maximum(a, 0), lambda y: (y > 0).astype(y.dtype)),
     "softmax": _entry("softmax", _softmax, None),
+    "exp": _entry("exp", np.exp, lambda y: y.copy()),
 }
 
 

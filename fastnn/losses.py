@@ -13,6 +13,10 @@ With labels c (integers) and output y (n, K):
 ``mse``
     l = 1/2 sum_k (y_k - t_k)^2 with any output activation;
     delta = f'(a) * (y - t).
+``poisson``
+    For exp outputs y = e^a (counts, rates; scikit-learn's MLPRegressor
+    loss="poisson"): half the Poisson deviance l = sum_k [y_k - t_k a_k +
+    t_k log t_k - t_k], targets t >= 0. Fused with the exp, delta = y - t.
 
 Each entry of ``LOSSES`` holds the loss's kernel code (defined once, in
 csrc/kernels.pxd), the output activation it needs, the name of its ops
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from ._kernels import LOSS_CODES
-from .functional import binary_cross_entropy, cross_entropy, mse
+from .functional.loss import binary_cross_entropy, cross_entropy, mse, poisson
 
 __all__ = ["Loss", "LOSSES", "get_loss"]
 
@@ -58,6 +62,7 @@ LOSSES = {
     "binary_cross_entropy": _entry("binary_cross_entropy", "sigmoid",
                                    "sigmoid_binary_cross_entropy", binary_cross_entropy, 0.0),
     "mse": _entry("mse", None, "squared_error", mse, 0.5),
+    "poisson": _entry("poisson", "exp", "exp_poisson", poisson, 0.0),
 }
 
 

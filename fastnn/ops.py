@@ -28,7 +28,7 @@ from .activations import get_activation
 
 __all__ = ["NumpyOps", "CompiledOps", "ops", "Rng", "targets",
            "softmax_cross_entropy_reference", "sigmoid_binary_cross_entropy_reference",
-           "squared_error_reference", "count_correct_reference"]
+           "squared_error_reference", "exp_poisson_reference", "count_correct_reference"]
 
 Rng = _kernels.Rng
 
@@ -94,6 +94,18 @@ def squared_error_reference(y, labels, scale, T=None, weights=None):
     per_row = 0.5 * np.sum(diff.astype(np.float64) ** 2, axis=1)
     delta = _row_scale(scale, weights, y.dtype) * diff
     return float(np.sum(w[:, 0] * per_row)), delta.astype(y.dtype, copy=False)
+
+
+def exp_poisson_reference(a, labels, scale, T=None, weights=None):
+    """(sum_i w_i sum_j e^a - t a + t log t - t, scale w_i (e^a - t)): half the
+    Poisson deviance of y = e^a, fused with its canonical exp link."""
+    t, w = _targets_and_weights(labels, T, weights, a.shape, a.dtype)
+    y = np.exp(a)
+    t64 = t.astype(np.float64)
+    tlogt = np.where(t64 > 0, t64 * np.log(np.where(t64 > 0, t64, 1)), 0)
+    per_row = np.sum(y.astype(np.float64) - t64 * a + tlogt - t64, axis=1)
+    delta = _row_scale(scale, weights, a.dtype) * (y - t)
+    return float(np.sum(w[:, 0] * per_row)), delta.astype(a.dtype, copy=False)
 
 
 def count_correct_reference(P, labels, T=None, weights=None, loss="cross_entropy"):
@@ -190,6 +202,12 @@ class NumpyOps:
         """Returns (sum_i w_i 1/2 ||y_i - t_i||^2, scale w (y - t))."""
         return squared_error_reference(Y, labels, scale, targets, weights)
 
+    def exp_poisson(self, A, labels, scale, targets=None, weights=None):
+        """A (logits) becomes exp(A); returns (sum_i w_i l_i, scale w (y - t))."""
+        loss, delta = exp_poisson_reference(A, labels, scale, targets, weights)
+        A[...] = np.exp(A)
+        return loss, delta
+
     def count_correct(self, P, labels, targets=None, weights=None, loss="cross_entropy"):
         """sum_i w_i [row i predicted right] (``count_correct_reference``)."""
         return count_correct_reference(P, labels, targets, weights, loss)
@@ -271,6 +289,9 @@ class CompiledOps(NumpyOps):
 
     def squared_error(self, Y, labels, scale, targets=None, weights=None):
         return self._loss("mse", Y, labels, scale, targets, weights)
+
+    def exp_poisson(self, A, labels, scale, targets=None, weights=None):
+        return self._loss("poisson", A, labels, scale, targets, weights)
 
     @staticmethod
     def _loss(name, out, labels, scale, targets, weights):

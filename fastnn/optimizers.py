@@ -20,11 +20,17 @@ An optimizer turns the batch-mean gradient g of each parameter into an update.
 ``SGD(lr, momentum, nesterov, weight_decay)``
     v <- mu v + g;  W <- W - lr (g + mu v if nesterov else v)   (v starts at 0;
     with mu = 0, W <- W - lr g). This is PyTorch's ``torch.optim.SGD``.
+    ``step_velocity=True`` is scikit-learn's form instead, whose velocity holds
+    the step: u <- mu u - lr g;  W <- W + (mu u - lr g if nesterov else u).
+    The two agree while lr is constant (u = -lr v); they differ when lr
+    changes, since u keeps the steps of the old rate.
 ``Adagrad(lr, eps)``
     S <- S + g^2;  W <- W - lr g / (sqrt(S) + eps)   (Duchi et al. 2011).
 ``Adam(lr, betas, eps)``
     m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
-    W <- W - lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps).
+    W <- W - lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)   (PyTorch), or with
+    ``eps_on="v"`` W <- W - lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)
+    (scikit-learn; Kingma and Ba's Algorithm 1 reordered).
 
 Schedules give the learning rate of update t in epoch e, both counted from 0
 over the optimizer's life (a second ``fit`` with the same optimizer continues
@@ -269,6 +275,12 @@ class SGD(Optimizer):
     weight_decay : float >= 0
         lam, added as lam * W to the gradient of weight matrices.
     schedule : None, "constant", "inverse_time", "step" or a Schedule
+    step_velocity : bool
+        scikit-learn's momentum (module docstring): the velocity remembers
+        the steps, not the gradients, so setting ``lr`` (between epochs or
+        fits: scikit-learn's invscaling and adaptive rates) leaves the
+        remembered steps as they were. The state stays v = -u / lr, rescaled
+        by old/new rate whenever ``lr`` is set; hence only a constant schedule.
     weight_decay_per : "step" or "example"
         lam per step, or lam / (the batch's weight total) (module docstring).
     """
@@ -276,14 +288,33 @@ class SGD(Optimizer):
     code = OPTIMIZER_CODES["sgd"]
 
     def __init__(self, lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None,
-                 weight_decay_per="step"):
+                 weight_decay_per="step", step_velocity=False):
+        if not isinstance(step_velocity, (bool, np.bool_)):
+            raise ValueError(f"step_velocity must be True or False, got {step_velocity!r}")
+        self.step_velocity = bool(step_velocity)
         super().__init__(lr, weight_decay, schedule, weight_decay_per)
+        if self.step_velocity and not isinstance(self.schedule, Constant):
+            raise ValueError(f"step_velocity=True needs a constant schedule (the rate may "
+                             f"change only by setting lr), got schedule={self.schedule!r}")
         self.momentum = _check_real("momentum", momentum, low=0, high=1)
         if not isinstance(nesterov, (bool, np.bool_)):
             raise ValueError(f"nesterov must be True or False, got {nesterov!r}")
         if nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
         self.nesterov = bool(nesterov)
+
+    @property
+    def lr(self):
+        """eta_0; with ``step_velocity`` setting it rescales the velocities."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value):
+        old = getattr(self, "_lr", None)
+        self._lr = value
+        if self.step_velocity and old is not None and value != old:
+            for _, arrays in self._state.values():
+                arrays[0] *= old / value
 
     def hyper(self):
         """(momentum, nesterov as 0.0 or 1.0)."""
@@ -293,10 +324,13 @@ class SGD(Optimizer):
         ops.sgd_update(value, grad, state[0], lr, self.momentum, self.nesterov, wd)
 
     def _repr_args(self):
-        return self._with_decay_per({"lr": self.lr, "momentum": self.momentum,
+        args = self._with_decay_per({"lr": self.lr, "momentum": self.momentum,
                                      "nesterov": self.nesterov,
                                      "weight_decay": self.weight_decay,
                                      "schedule": self.schedule})
+        if self.step_velocity:
+            args["step_velocity"] = True
+        return args
 
 
 class Adagrad(Optimizer):
@@ -340,13 +374,20 @@ class Adam(Optimizer):
     weight_decay : float >= 0
     schedule : as for SGD
     weight_decay_per : as for SGD
+    eps_on : "v_hat" or "v"
+        Where eps is added (module docstring): to sqrt of the bias-corrected
+        v (PyTorch) or to sqrt(v) (scikit-learn's MLP). The two differ most in
+        the first steps, where sqrt(1 - b2^t) is small.
     """
 
     code = OPTIMIZER_CODES["adam"]
 
     def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 schedule=None, weight_decay_per="step"):
+                 schedule=None, weight_decay_per="step", eps_on="v_hat"):
         super().__init__(lr, weight_decay, schedule, weight_decay_per)
+        if eps_on not in ("v_hat", "v"):
+            raise ValueError(f"eps_on must be 'v_hat' or 'v', got {eps_on!r}")
+        self.eps_on = eps_on
         try:
             beta1, beta2 = betas
         except (TypeError, ValueError):
@@ -356,18 +397,25 @@ class Adam(Optimizer):
         self.eps = _check_real("eps", eps, low=0, low_open=True, high=None)
 
     def hyper(self):
-        """(beta1, beta2, eps)."""
-        return (*self.betas, self.eps)
+        """(beta1, beta2, eps), then 1.0 for eps_on="v" (the compiled block's
+        missing entries are 0: eps on sqrt(v_hat))."""
+        return (*self.betas, self.eps) + ((1.0,) if self.eps_on == "v" else ())
 
     def _new_state(self, value):
         return [np.zeros_like(value), np.zeros_like(value)]
 
     def _update(self, ops, value, grad, state, lr, wd):
+        eps = self.eps
+        if self.eps_on == "v":      # eps on sqrt(v) is eps / sqrt(bc2) on sqrt(v_hat)
+            eps = eps / math.sqrt(1 - self.betas[1] ** self.t)
         ops.adam_update(value, grad, state[0], state[1], lr, self.betas[0], self.betas[1],
-                        self.eps, self.t, wd)
+                        eps, self.t, wd)
 
     def _repr_args(self):
-        return {"lr": self.lr, "betas": self.betas, "eps": self.eps, **super()._repr_args()}
+        args = {"lr": self.lr, "betas": self.betas, "eps": self.eps, **super()._repr_args()}
+        if self.eps_on != "v_hat":
+            args["eps_on"] = self.eps_on
+        return args
 
 
 #: The optimizers by name (the command line's choices), keyed like OPTIMIZER_CODES.

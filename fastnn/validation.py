@@ -297,6 +297,21 @@ def _dense_targets(raw, kind, n_samples, dtype, name, x_name):
     return out
 
 
+def _count_targets(raw, n_samples, n_outputs, dtype, name, x_name):
+    """Targets >= 0 of loss="poisson", (n,) for one output or (n, n_outputs)."""
+    if raw.ndim == 1 and n_outputs == 1:
+        raw = raw.reshape(-1, 1)
+    if raw.ndim != 2 or raw.shape[1] != n_outputs:
+        raise ValueError(f"{name} must have shape (n,) for one output or (n, {n_outputs}) "
+                         f"for loss='poisson', got shape {raw.shape}")
+    out = _dense_targets(raw, "real", n_samples, dtype, name, x_name)
+    bad = out < 0
+    if bad.any():
+        raise ValueError(f"{name} must hold targets >= 0 for loss='poisson', got "
+                         f"{_first_bad(name, bad, raw)}")
+    return out
+
+
 def check_targets(y, n_samples, n_outputs, loss, dtype, name="y", x_name="X"):
     """The one entry point for targets: returns ``(kind, values)``.
 
@@ -318,7 +333,8 @@ def check_targets(y, n_samples, n_outputs, loss, dtype, name="y", x_name="X"):
         one-unit y (n,) that is not whole numbers: targets in [0, 1]
         (multi-label indicators or soft targets).
     real
-        "mse", any other finite y: (n,) for one output unit or (n, n_outputs).
+        "mse", any other finite y: (n,) for one output unit or (n, n_outputs);
+        "poisson", always: targets >= 0 (counts or rates), never labels.
 
     Non-label ``values`` are C-contiguous (n, n_outputs) of ``dtype``.
 
@@ -338,6 +354,8 @@ def check_targets(y, n_samples, n_outputs, loss, dtype, name="y", x_name="X"):
                           "integer class labels or real-valued targets")
     if raw.ndim == 2 and raw.shape[1] == 1 and n_outputs == 1:
         raw = raw[:, 0]
+    if loss == "poisson":
+        return "real", _count_targets(raw, n_samples, n_outputs, dtype, name, x_name)
     dense_kind = {"cross_entropy": "distributions", "binary_cross_entropy": "binary",
                   "mse": "real"}[loss]
     if raw.ndim == 1 and n_outputs == 1 and loss != "cross_entropy":

@@ -27,8 +27,10 @@ from fastnn.ops import (CompiledOps, NumpyOps, sigmoid_binary_cross_entropy_refe
 from fastnn.optimizers import SGD
 
 REFERENCE, COMPILED = NumpyOps(), CompiledOps()
-ACTIVATION_NAMES = ["identity", "sigmoid", "tanh", "relu", "softmax"]
+ACTIVATION_NAMES = ["identity", "sigmoid", "tanh", "relu", "softmax", "exp"]
 ELEMENTWISE = [name for name in ACTIVATION_NAMES if name != "softmax"]
+# exp overflows on the extreme rows of ``logits``: it has its own test on its range.
+BOUNDED = [name for name in ACTIVATION_NAMES if name != "exp"]
 
 
 def logits(dtype, seed=0, rows=7, cols=5):
@@ -78,7 +80,7 @@ def test_bias_add(dtype, tol, shape):
 
 # -------------------------------------------------------------- forward ---
 
-@pytest.mark.parametrize("name", ACTIVATION_NAMES)
+@pytest.mark.parametrize("name", BOUNDED)
 def test_activation_forward_matches_reference(dtype, tol, name):
     a = logits(dtype)
     want = REFERENCE.activation_forward(a.copy(), name)
@@ -129,7 +131,7 @@ def test_softmax_is_shift_invariant(ops_impl, dtype, tol):
 
 # ------------------------------------------------------------- backward ---
 
-@pytest.mark.parametrize("name", ACTIVATION_NAMES)
+@pytest.mark.parametrize("name", BOUNDED)
 def test_activation_backward_matches_reference(dtype, tol, name):
     a = logits(dtype, seed=5)
     a[5, :2] = 0.0                                     # relu's kink: derivative 0 at y = 0
@@ -142,6 +144,18 @@ def test_activation_backward_matches_reference(dtype, tol, name):
     np.testing.assert_array_equal(Y, Y_before)
     assert np.all(np.isfinite(got))
     np.testing.assert_allclose(got, want, **tol)
+
+
+def test_exp_activation_matches_reference_on_its_range(dtype, tol):
+    # The Poisson loss's output (scikit-learn's MLPRegressor loss="poisson").
+    a = (3 * np.random.default_rng(7).standard_normal((7, 5))).astype(dtype)
+    want = REFERENCE.activation_forward(a.copy(), "exp")
+    got = COMPILED.activation_forward(a.copy(), "exp")
+    np.testing.assert_allclose(got, np.exp(a.astype(np.float64)), **tol)
+    np.testing.assert_allclose(got, want, **tol)
+    G = np.random.default_rng(8).standard_normal(a.shape).astype(dtype)
+    np.testing.assert_allclose(COMPILED.activation_backward(want, G.copy(), "exp"), want * G,
+                               **tol)
 
 
 def test_relu_backward_zeroes_gradient_where_output_is_zero(ops_impl, dtype):
@@ -482,7 +496,7 @@ def test_code_mappings_are_distinct_per_concept():
     for codes in (ACTIVATION_CODES, LOSS_CODES, OPTIMIZER_CODES):
         assert len(set(codes.values())) == len(codes)
         assert all(isinstance(code, int) for code in codes.values())
-    assert sorted(LOSS_CODES) == ["binary_cross_entropy", "cross_entropy", "mse"]
+    assert sorted(LOSS_CODES) == ["binary_cross_entropy", "cross_entropy", "mse", "poisson"]
     assert sorted(OPTIMIZER_CODES) == ["adagrad", "adam", "sgd"]
 
 

@@ -430,7 +430,7 @@ BAD_SEQUENTIALS = {
         _seq(lambda: [Dense(4, 3, "softmax")], loss="binary_cross_entropy"), ValueError,
         r"loss='binary_cross_entropy' needs .*activation='sigmoid', got activation='softmax'"),
     "unknown loss": (_seq(lambda: [Dense(4, 3, "softmax")], loss="hinge"), ValueError,
-                     r"loss must be one of \['binary_cross_entropy', 'cross_entropy', 'mse'\], "
+                     r"loss must be one of \['binary_cross_entropy', 'cross_entropy', 'mse', 'poisson'\], "
                      r"got 'hinge'"),
     "loss=None": (_seq(lambda: [Dense(4, 3, "softmax")], loss=None), ValueError,
                   r"loss must be one of .*got None"),

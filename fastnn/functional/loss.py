@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
     from ..tensor import Tensor
 
-__all__ = ["CrossEntropy", "BinaryCrossEntropy", "MSE", "cross_entropy",
-           "binary_cross_entropy", "mse"]
+__all__ = ["CrossEntropy", "BinaryCrossEntropy", "MSE", "Poisson", "cross_entropy",
+           "binary_cross_entropy", "mse", "poisson"]
 
 _ndarray = np.ndarray
 _INT64 = np.dtype(np.int64)
@@ -120,6 +120,17 @@ class MSE(_BatchMeanLoss):
                            overwrites=False)
 
 
+class Poisson(_BatchMeanLoss):
+    """l = mean_i sum_k [y_ik - t_ik a_ik + t_ik log t_ik - t_ik], y = exp(a),
+    half the Poisson deviance, from the logits a (n, K) with its canonical
+    link fused in; t = onehot(c) (or c for K = 1). da = (y - t) / n."""
+
+    @staticmethod
+    def forward(ctx, logits, labels):
+        return _batch_mean(ctx, "poisson", ops.exp_poisson, logits, labels,
+                           one_unit_is_binary=True)
+
+
 # ------------------------------------------------------------ functional API ---
 
 def cross_entropy(logits: ArrayLike | Tensor, labels: ArrayLike | Tensor) -> Tensor:
@@ -144,3 +155,8 @@ def mse(y: ArrayLike | Tensor, labels: ArrayLike | Tensor) -> Tensor:
     labels (n,): t = onehot(label), or the 0/1 label itself for K = 1."""
     return MSE.apply(as_tensor(y), labels)
 
+
+def poisson(logits: ArrayLike | Tensor, labels: ArrayLike | Tensor) -> Tensor:
+    """Mean half Poisson deviance of exp(logits) (n, K) for integer labels
+    (n,) (one-hot counts, or the 0/1 count itself for K = 1): a scalar Tensor."""
+    return Poisson.apply(as_tensor(logits), labels)
