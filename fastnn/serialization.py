@@ -4,8 +4,9 @@ The file is a plain NumPy archive (``numpy.load(path)`` opens it, no pickle):
 
 ``architecture``
     A 0-d unicode array holding JSON: ``{"format": "fastnn.Sequential",
-    "version": 1, "loss": ..., "dtype": ..., "seed": ..., "layers": [...]}``
-    where each layer is ``{"type": "Dense", "n_in", "n_out", "activation",
+    "version": 1, "loss": ..., "dtype": ..., "seed": ..., "layers": [...],
+    "target_kind": ...}`` (``target_kind``, what ``predict`` returns, may be
+    absent: None) where each layer is ``{"type": "Dense", "n_in", "n_out", "activation",
     "init", "bias"}`` or ``{"type": "Dropout", "p", "scale"}``.
 ``W0``, ``b0``, ``W1``, ``b1``, ...
     The weights of the Dense layers in order, in the model's dtype (``b<i>``
@@ -24,6 +25,7 @@ import numpy as np
 
 from .layers import Dense, Dropout
 from .sequential import Sequential
+from .validation import TARGET_KINDS
 
 __all__ = ["save", "load", "FORMAT", "VERSION"]
 
@@ -41,7 +43,8 @@ def _architecture(model):
         else:
             layers.append({"type": "Dropout", "p": layer.p, "scale": layer.scale})
     return {"format": FORMAT, "version": VERSION, "loss": model.loss,
-            "dtype": model.dtype.name, "seed": int(model.seed), "layers": layers}
+            "dtype": model.dtype.name, "seed": int(model.seed), "layers": layers,
+            "target_kind": model.target_kind}
 
 
 def save(model, path):
@@ -140,6 +143,11 @@ def load(path):
                              f"reads version {VERSION}")
         layers = [_layer(spec, i, path) for i, spec in enumerate(arch.get("layers", []))]
         model = Sequential(layers, loss=arch["loss"], dtype=arch["dtype"], seed=arch["seed"])
+        kind = arch.get("target_kind")
+        if kind is not None and kind not in TARGET_KINDS:
+            raise ValueError(f"{path}: unknown target_kind {kind!r}; expected one of "
+                             f"{TARGET_KINDS} or null")
+        model.target_kind = kind
         weights = []
         for i, layer in enumerate(model.dense_layers):
             names = [f"W{i}"] + ([f"b{i}"] if layer.b is not None else [])
