@@ -35,7 +35,7 @@ from .initializers import INITIALIZERS
 from .layers import Dense, Dropout
 from .losses import LOSSES
 from .sequential import Sequential
-from .validation import DTYPES
+from .validation import DTYPES, TARGET_KINDS
 
 __all__ = ["save", "load", "ModelFileError", "FORMAT", "VERSION"]
 
@@ -53,7 +53,8 @@ def _architecture(model: Sequential) -> dict:
         else:
             layers.append({"type": "Dropout", "p": layer.p, "scale": layer.scale})
     return {"format": FORMAT, "version": VERSION, "loss": model.loss,
-            "dtype": model.dtype.name, "seed": int(model.seed), "layers": layers}
+            "dtype": model.dtype.name, "seed": int(model.seed), "layers": layers,
+            "target_kind": model.target_kind}
 
 
 def save(model: Sequential, path: "str | os.PathLike[str]") -> Path:
@@ -184,8 +185,8 @@ def _check_layer(spec, index, path):
 
 def _check_architecture(arch, path):
     """The architecture dict checked field by field; returns ``(specs, loss,
-    dtype, seed, expected)`` where ``expected`` maps each weight array's name
-    to its shape."""
+    dtype, seed, target_kind, expected)`` where ``expected`` maps each weight
+    array's name to its shape."""
     if not isinstance(arch, dict) or arch.get("format") != FORMAT:
         _fail(path, f" is not a fastnn model archive: format "
                     f"{arch.get('format') if isinstance(arch, dict) else arch!r}")
@@ -204,6 +205,10 @@ def _check_architecture(arch, path):
         _fail(path, f": dtype {dtype!r} is not one of {list(DTYPES)}")
     if not _is_int(seed):
         _fail(path, f": seed {seed!r} is not a non-negative integer")
+    target_kind = arch.get("target_kind")      # absent in files of older fastnn
+    if target_kind is not None and target_kind not in TARGET_KINDS:
+        _fail(path, f": unknown target_kind {target_kind!r}; expected one of "
+                    f"{TARGET_KINDS} or null")
     if not isinstance(layers, list) or not layers:
         _fail(path, f": the architecture's layers must be a non-empty list, got {layers!r}")
     specs = [_check_layer(spec, i, path) for i, spec in enumerate(layers)]
@@ -221,7 +226,7 @@ def _check_architecture(arch, path):
         dense += 1
     if not dense:
         _fail(path, ": the architecture has no Dense layer")
-    return specs, loss, dtype, seed, expected
+    return specs, loss, dtype, seed, target_kind, expected
 
 
 def _read_architecture(archive, path):
@@ -290,7 +295,7 @@ def load(path: "str | os.PathLike[str]") -> Sequential:
         members = set(archive.namelist())
         if "architecture.npy" not in members:
             _fail(path, " is not a fastnn model archive: no 'architecture' entry")
-        specs, loss, dtype, seed, expected = _check_architecture(
+        specs, loss, dtype, seed, target_kind, expected = _check_architecture(
             _read_architecture(archive, path), path)
         names = {m[:-4] for m in members if m.endswith(".npy")} - {"architecture"}
         odd = sorted(m for m in members if not m.endswith(".npy"))
@@ -315,4 +320,5 @@ def load(path: "str | os.PathLike[str]") -> Sequential:
               if s["type"] == "Dense" else Dropout(s["p"], scale=s["scale"]) for s in specs]
     model = Sequential(layers, loss=loss, dtype=dtype, seed=seed)
     model.set_weights(weights)
+    model.target_kind = target_kind
     return model

@@ -14,6 +14,7 @@ import pytest
 import fastnn
 from fastnn import SGD, Dense, Sequential
 from fastnn.ops import CompiledOps, NumpyOps
+from fastnn.serialization import load, save
 from fastnn.validation import check_targets
 
 REFERENCE, COMPILED = NumpyOps(), CompiledOps()
@@ -284,3 +285,14 @@ def test_the_graph_path_refuses_dense_targets_clearly():
     with pytest.raises(ValueError, match=r"y must be integer class labels of shape \(5,\).*"
                                          r"the graph path's named losses take class labels"):
         model.fit(rng.normal(size=(5, 4)), rng.dirichlet(np.ones(3), 5), verbose=0)
+
+
+def test_a_saved_regression_model_still_predicts_values(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10, 4))
+    model = make_net("regression 1 output")
+    model.fit(X, rng.normal(size=10), epochs=1, verbose=0)
+    save(model, tmp_path / "reg.npz")
+    loaded = load(tmp_path / "reg.npz")
+    assert loaded.target_kind == "real"
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
