@@ -24,6 +24,7 @@ from .functional import (activation, binary_cross_entropy, concatenate, cross_en
 from .model import Model, train_step
 from .ops import Rng
 
+
 def _version():
     """The installed distribution's version (its metadata, set by pyproject.toml);
     for a checkout built in place, which has no metadata, the checkout's
@@ -50,26 +51,22 @@ def _version():
     return "0+unknown"
 
 
+#: Submodules imported on first use: fastnn.onnx needs onnx, fastnn.sklearn
+#: scikit-learn (optional extras), so a plain ``import fastnn`` pays for neither.
+_LAZY_SUBMODULES = ("onnx", "sklearn")
+
+
 def __getattr__(name):
-    # Lazy: the version reads metadata (a few ms) and fastnn.onnx imports onnx
-    # (optional, slow), so neither is paid by a plain ``import fastnn``.
+    # The version reads the package metadata (a few ms): on first use too.
     if name == "__version__":
         value = globals()["__version__"] = _version()
         return value
-    if name == "onnx":
+    if name in _LAZY_SUBMODULES:
         import importlib
 
-        return importlib.import_module(".onnx", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'fastnn' has no attribute {name!r}")
 
-
-def __getattr__(name):
-    # fastnn.sklearn (the scikit-learn drop-ins) needs scikit-learn, an
-    # optional extra: imported on first use only, so fastnn imports without it.
-    if name == "sklearn":
-        import importlib
-        return importlib.import_module(".sklearn", __name__)
-    raise AttributeError(f"module 'fastnn' has no attribute {name!r}")
 
 __all__ = [
     "ACTIVATIONS", "INITIALIZERS", "LOSSES",
