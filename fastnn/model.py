@@ -177,12 +177,15 @@ class GraphEpochs(EpochRunner):
     def begin(self):
         self.model._draw_masks_from(self.rng)
         self.model.train()
+        self.loss_sum, self.correct, self.counted = 0.0, 0, True
 
-    def run_epoch(self, epoch):
-        if self.shuffle:
-            self.rng.shuffle(self.order)
-        loss_sum, correct, counted = 0.0, 0, True
-        for step, start in enumerate(range(0, self.n, self.batch_size)):
+    def run_steps(self, epoch, first, stop):
+        if first == 0:
+            if self.shuffle:
+                self.rng.shuffle(self.order)
+            self.loss_sum, self.correct, self.counted = 0.0, 0, True
+        for step in range(first, stop):
+            start = step * self.batch_size
             rows = (self.order[start:start + self.batch_size] if self.shuffle
                     else slice(start, start + self.batch_size))
             batch = [Tensor(a[rows]) for a in self.inputs]
@@ -191,14 +194,30 @@ class GraphEpochs(EpochRunner):
             batch_loss = self.loss_fn(output, labels)
             value = float(batch_loss.data)
             if not math.isfinite(value):
-                return EpochStats(loss_sum, start, None, failed_step=step, failed_loss=value)
-            loss_sum += value * batch[0].shape[0]
-            hits = _correct(output, labels, self.threshold) if counted else None
-            counted = hits is not None
-            correct += hits or 0
+                return EpochStats(self.loss_sum, start, None, failed_step=step,
+                                  failed_loss=value)
+            self.loss_sum += value * batch[0].shape[0]
+            hits = _correct(output, labels, self.threshold) if self.counted else None
+            self.counted = hits is not None
+            self.correct += hits or 0
             _update(batch_loss, self.params, self.is_weight, self.optimizer,
                     self.optimizer.epoch, self.steps_per_epoch)
-        return EpochStats(loss_sum, self.n, correct if counted else None)
+        return EpochStats(self.loss_sum, min(stop * self.batch_size, self.n),
+                          self.correct if self.counted else None)
+
+    def parameters(self):
+        return [p.data for p in self.params]
+
+    def get_state(self):
+        return {"order": self.order.copy(), "rng": self.rng.get_state(),
+                "loss_sum": self.loss_sum, "correct": self.correct, "counted": self.counted}
+
+    def set_state(self, state):
+        self.order[...] = state["order"]
+        self.rng.set_state(state["rng"])
+        self.loss_sum = float(state["loss_sum"])
+        self.correct = int(state["correct"])
+        self.counted = bool(state["counted"])
 
 
 class Model:
