@@ -168,7 +168,7 @@ class GraphEpochs(EpochRunner):
         self.loss_fn, self.threshold = loss_fn, threshold
         self.batch_size, self.shuffle, self.optimizer, self.rng = (batch_size, shuffle,
                                                                    optimizer, rng)
-        self.n = inputs[0].shape[0]
+        self.n = self.n_examples = inputs[0].shape[0]
         self.order = np.arange(self.n, dtype=np.int64)
         self.steps_per_epoch = -(-self.n // batch_size)
         self.params = model.parameters()

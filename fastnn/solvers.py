@@ -159,6 +159,12 @@ class FullBatchRunner(EpochRunner):
         self.solver = solver
         self.objective = FullBatchObjective(model, X, labels, solver.weight_decay)
 
+    def get_state(self):
+        raise NotImplementedError(
+            f"{type(self.solver).__name__} is a full-batch solver: its iteration state (line "
+            f"search, curvature pairs) lives inside scipy and cannot be saved; save its "
+            f"weights with ModelCheckpoint, or train with SGD, Adagrad or Adam")
+
     def run(self, loop):
         solver, objective = self.solver, self.objective
         solver.result = None
