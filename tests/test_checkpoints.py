@@ -93,7 +93,7 @@ if kill_in_save >= 0:
 
 class KillAt(Callback):
     def on_train_batch_end(self, step, logs=None):
-        if self.loop.global_step == kill_at:
+        if 0 <= kill_at <= self.loop.global_step:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -131,11 +131,11 @@ def test_sigkill_at_any_point_then_rerun_gives_bitwise_the_uninterrupted_run(tmp
     backup, out = tmp_path / "backup", tmp_path / "out.npz"
     base = dict(os.environ, PYTHONPATH=str(ROOT), FASTNN_NUM_THREADS="1")
     command = [sys.executable, str(script), str(backup), str(out)]
-    # 16 steps per epoch; saves every 5 steps. Kill mid-epoch, in the middle
-    # of the 4th save, at a step that is also a save, then run to the end.
-    # (Each run resumes from the previous one's last complete backup.)
-    kills = [{"KILL_AT_STEP": "13"}, {"KILL_IN_SAVE": "4"}, {"KILL_AT_STEP": "45"},
-             {"KILL_AT_STEP": "60"}, {}]
+    # 16 steps per epoch; saves every 5 steps. Kill inside an epoch (at the
+    # first chunk boundary from step 13), in the middle of writing the 4th
+    # save of the next run, at the end of the third epoch's steps (48), then
+    # run to the end. Each run resumes from the last complete backup.
+    kills = [{"KILL_AT_STEP": "13"}, {"KILL_IN_SAVE": "4"}, {"KILL_AT_STEP": "48"}, {}]
     for env in kills:
         run = subprocess.run(command, env=dict(base, **env), capture_output=True, text=True,
                              timeout=60)
