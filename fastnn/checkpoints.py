@@ -250,6 +250,9 @@ def _same_layout(saved, current):
             if not isinstance(other, np.ndarray) or other.shape != value.shape \
                     or other.dtype != value.dtype:
                 return False
+        elif isinstance(value, (list, tuple)):
+            if not isinstance(other, list) or len(other) != len(value):
+                return False
         elif isinstance(value, numbers.Number) != isinstance(other, numbers.Number):
             return False
     return True
