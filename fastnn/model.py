@@ -158,8 +158,10 @@ class GraphEpochs(EpochRunner):
     """The graph path's epoch runner: per mini-batch, ``model.forward`` on
     Tensors, the loss, ``grad`` and one optimizer step.
 
-    The order comes from the compiled PRNG (``Rng.shuffle`` of a kept order
-    array, as ``CompiledNet`` does), and the Dropout layers draw their masks
+    The loop asks for ranges of steps (``run_steps``, about 0.2 s each); the
+    order, the generator and the running sums persist between them and form
+    the runner's resumable state. The order comes from the compiled PRNG
+    (``Rng.shuffle`` of a kept order array, as ``CompiledNet`` does), and the Dropout layers draw their masks
     from the same stream, so a graph model and a Sequential of the same
     layers and seed take the same batches and masks.
     """
@@ -400,7 +402,9 @@ class Model:
             A new order every epoch, drawn from the model's seed.
         validation_data : (X_val, y_val) or None
         verbose : 0, 1 or 2
-        callbacks : list of Callback (``EarlyStopping`` works as with Sequential)
+            As for ``Sequential.fit`` (progress within the epoch on a terminal).
+        callbacks : list of Callback (``EarlyStopping``, ``BackupAndRestore``,
+            ``ModelCheckpoint`` and ``on_train_batch_end`` work as with Sequential)
 
         Returns
         -------

@@ -1,9 +1,10 @@
 """``Sequential``: a chain of Dense/Dropout layers with fit / predict / evaluate.
 
 ``fit`` validates and converts the data once, builds a ``CompiledNet``
-(csrc/_train.pyx.tp) that allocates every buffer once, then runs each epoch as one
-compiled call without the GIL. Python is re-entered only between epochs, for
-callbacks, progress and validation.
+(csrc/_train.pyx.tp) that allocates every buffer once, then runs each epoch as
+compiled calls without the GIL, each a range of steps of about 0.2 s
+(fastnn.training). Python is re-entered only between these chunks, for
+callbacks, progress, Ctrl-C and checkpoints, and between epochs, for validation.
 """
 
 import threading
@@ -316,8 +317,11 @@ class Sequential:
         validation_data : (X_val, y_val) or None
             Evaluated after every epoch: ``val_loss``, ``val_accuracy``.
         verbose : 0, 1 or 2
-            0 silent, 1 a progress bar over epochs (on a terminal), 2 a line per epoch.
+            0 silent, 1 a progress line per epoch that moves within it (step,
+            examples/s, running loss, ETA; on a terminal only), 2 a line per epoch.
         callbacks : list of Callback
+            ``on_train_batch_end`` runs about every 0.2 s; ``BackupAndRestore``
+            and ``ModelCheckpoint`` (fastnn.checkpoints) save the training state.
         sample_weight : array-like (n_samples,) or None
             Weights w_i >= 0, finite, not all 0: the loss of a batch becomes
             sum_i w_i l_i / sum_i w_i, its gradient likewise. A batch whose

@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import pytest
+import scipy.sparse as scipy_sparse
 from numpy.testing import assert_array_equal
 
 import fastnn
@@ -101,6 +102,23 @@ def test_any_chunking_gives_bitwise_the_same_training(chunks, make, optimizer):
         results.append((model.get_weights(), history.history))
     for weights, history in results[1:]:
         for a, b in zip(weights, results[0][0]):
+            assert_array_equal(a, b)
+        assert history == results[0][1]
+
+
+def test_chunking_is_invisible_with_sample_weights_and_sparse_inputs(chunks):
+    X, y = data()
+    X[np.abs(X) < 0.8] = 0.0
+    weights = np.random.default_rng(1).uniform(0, 2, size=X.shape[0])
+    results = []
+    for size in (1, 3, 10 ** 9):
+        chunks(size)
+        model = sequential()
+        history = model.fit(scipy_sparse.csr_matrix(X), y, epochs=2, batch_size=4,
+                            optimizer=Adam(lr=0.02), verbose=0, sample_weight=weights)
+        results.append((model.get_weights(), history.history))
+    for weights_, history in results[1:]:
+        for a, b in zip(weights_, results[0][0]):
             assert_array_equal(a, b)
         assert history == results[0][1]
 
