@@ -179,6 +179,45 @@ def train_section(args, settings, X, y, X64, peers, missing, threads, out):
     return cells
 
 
+#: (network, batch) of the chunking rows: where a step is cheapest (so a
+#: per-step cost would show) and a large network.
+CHUNK_ROWS = (("lecture", 1), ("lecture", 10), ("big", 128))
+
+
+def chunk_section(args, settings, X, y, out):
+    """fit's epochs return to Python every ~0.2 s (progress, callbacks, Ctrl-C):
+    their rate against one compiled call per epoch. Target: under 1% slower."""
+    from timing import measure
+    from trainers import FastnnTrainer, WholeEpochTrainer, initial_weights
+
+    rows = [(key, batch) for key, batch in CHUNK_ROWS if key in args.nets]
+    record = []
+    if not rows:
+        return record
+    out()
+    out("CHUNKED EPOCHS: fastnn float32, the epoch in ~0.2 s chunks (the default) against "
+        "one compiled call per epoch")
+    for key, batch in rows:
+        spec = NETS[key]
+        weights = initial_weights(spec, "float32")
+        log(f"[chunks] {spec.name} batch {batch}")
+        contenders = {"chunked": FastnnTrainer(spec, X, y, batch, weights),
+                      "one call": WholeEpochTrainer(spec, X, y, batch, weights)}
+        results = measure(contenders, X.shape[0], batch, settings, log=log)
+        chunked, whole = results["chunked"], results["one call"]
+        if not (chunked.ok and whole.ok):
+            out(f"  {spec.name} batch {batch}: ERROR {chunked.error or whole.error}")
+            continue
+        paired = [c / w for c, w in zip(chunked.rates, whole.rates)]
+        cost = 1 - statistics.median(paired)
+        out(f"  {spec.name:<22} batch {batch:>4}: chunked {fmt_rate(chunked.median):>8} ex/s, "
+            f"one call {fmt_rate(whole.median):>8} ex/s: {100 * cost:+.2f}% "
+            f"({'within' if cost < 0.01 else 'OVER'} the 1% target)")
+        record.append({"net": spec.name, "batch": batch, "chunk_cost": cost,
+                       "results": {n: r.to_dict() for n, r in results.items()}})
+    return record
+
+
 # ------------------------------------------------------------- prediction ---
 
 def predict_section(args, settings, X, y, peers, missing, out):
@@ -528,6 +567,7 @@ def main(argv=None):
         out()
         cells = train_section(args, settings, X, y, X64, peers, missing, threads, out)
         record["training"] = cells
+        record["chunks"] = chunk_section(args, settings, X, y, out)
     if "predict" not in args.skip:
         record["prediction"] = predict_section(args, settings, X, y, peers, missing, out)
     if "threads" not in args.skip:

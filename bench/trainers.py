@@ -24,11 +24,11 @@ import time
 import numpy as np
 
 from workloads import gemm_calls  # first: puts the checkout on sys.path
-from fastnn import SGD, Dense, Sequential, _blas
+from fastnn import SGD, Dense, Sequential, _blas, training
 from fastnn.callbacks import Callback
 from numpy_mlp import NumpyMLP
 
-__all__ = ["FastnnTrainer", "TorchTrainer", "SklearnTrainer", "NumpyTrainer", "BlasCeiling",
+__all__ = ["FastnnTrainer", "WholeEpochTrainer", "TorchTrainer", "SklearnTrainer", "NumpyTrainer", "BlasCeiling",
            "TRAINERS", "PEERS", "missing_peers", "initial_weights", "predictor"]
 
 PEERS = ("torch", "sklearn", "numpy")
@@ -111,6 +111,21 @@ class FastnnTrainer:
         total = time.perf_counter() - t0
         self.fit_overheads.append(total - self.timer.seconds[-1])
         return self.timer.seconds[-1], n
+
+
+class WholeEpochTrainer(FastnnTrainer):
+    """fastnn with every epoch in one compiled call (``fastnn.training.CHUNK_SECONDS =
+    None``): the reference for the cost of returning to Python every ~0.2 s."""
+
+    name = "fastnn-1call"
+
+    def run(self, start, n):
+        saved = training.CHUNK_SECONDS
+        training.CHUNK_SECONDS = None
+        try:
+            return super().run(start, n)
+        finally:
+            training.CHUNK_SECONDS = saved
 
 
 class TorchTrainer:

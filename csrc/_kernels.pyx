@@ -182,6 +182,18 @@ cdef class Rng:
             o[i] = rng_uniform(&self.state)
         return out
 
+    def get_state(self):
+        """The generator's 256-bit state: a uint64 array (4,), for checkpoints."""
+        return np.array([self.state.s0, self.state.s1, self.state.s2, self.state.s3],
+                        dtype=np.uint64)
+
+    def set_state(self, state):
+        """Continue from a ``get_state()``: four uint64 words, not all zero."""
+        words = np.asarray(state)
+        if words.shape != (4,) or words.dtype != np.uint64 or not words.any():
+            raise ValueError(f"an Rng state is 4 uint64 words, not all zero, got {state!r}")
+        self.state.s0, self.state.s1, self.state.s2, self.state.s3 = (int(w) for w in words)
+
     def shuffle(self, int64_t[::1] idx):
         """Fisher-Yates shuffle of idx in place."""
         with nogil:

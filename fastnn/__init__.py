@@ -22,6 +22,7 @@ from .functional import (activation, binary_cross_entropy, concatenate, cross_en
                          exp, linear, log, log_softmax, matmul, maximum, mean, mse, relu,
                          reshape, sigmoid, softmax, sum, tanh, transpose)
 from .model import Model, train_step
+from .checkpoints import BackupAndRestore, CheckpointError, ModelCheckpoint
 from .ops import Rng
 
 
@@ -74,6 +75,7 @@ __all__ = [
     "SGD", "Adagrad", "Adam", "InverseTimeDecay", "StepDecay",
     "LBFGS", "ConjugateGradient", "ConvergenceWarning",
     "Callback", "EarlyStopping", "History",
+    "BackupAndRestore", "ModelCheckpoint", "CheckpointError",
     # computation graph (fastnn.tensor, fastnn.autograd, fastnn.functional, fastnn.model)
     "Tensor", "Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "grad",
     "activation", "binary_cross_entropy", "concatenate", "cross_entropy", "dropout", "exp",

@@ -1,11 +1,21 @@
-"""Callbacks: code that runs between the epochs of ``fit`` (``fastnn.training``).
+"""Callbacks: code that runs inside ``fit`` (``fastnn.training``).
 
 Hooks (all optional) receive a ``logs`` dict: ``on_train_begin(logs)``,
-``on_epoch_begin(epoch, logs)``, ``on_epoch_end(epoch, logs)`` (logs hold the
-epoch's ``loss``, ``accuracy`` and, with validation data, ``val_loss`` and
+``on_epoch_begin(epoch, logs)``, ``on_train_batch_end(step, logs)`` (after
+each chunk of steps, about every 0.2 s: ``step`` is the 0-based index in the
+epoch of the chunk's last step, logs hold the epoch's running ``loss`` and
+``accuracy``), ``on_epoch_end(epoch, logs)`` (logs hold the epoch's
+``loss``, ``accuracy`` and, with validation data, ``val_loss`` and
 ``val_accuracy``), ``on_train_end(logs)``. ``self.model`` is the model being
 trained; setting ``self.model.stop_training = True`` ends training after the
-current epoch.
+current epoch. ``self.loop`` is the ``TrainingLoop`` running the fit (its
+``epoch``, ``step``, ``global_step``, ``runner``).
+
+A callback with state that must survive a crash (``BackupAndRestore``,
+fastnn.checkpoints) returns it from ``get_state()`` as a dict of ints,
+floats, strings, bools, None, lists and NumPy arrays, and takes it back in
+``set_state(state)``; a class attribute ``step_interval = N`` makes the loop
+end a chunk at every multiple of N steps, so ``on_train_batch_end`` sees each.
 """
 
 import math
@@ -22,9 +32,14 @@ class Callback:
     """Base class; override the hooks you need."""
 
     model = None
+    loop = None
+    step_interval = None
 
     def set_model(self, model):
         self.model = model
+
+    def set_loop(self, loop):
+        self.loop = loop
 
     def on_train_begin(self, logs=None):
         pass
@@ -35,8 +50,18 @@ class Callback:
     def on_epoch_begin(self, epoch, logs=None):
         pass
 
+    def on_train_batch_end(self, step, logs=None):
+        pass
+
     def on_epoch_end(self, epoch, logs=None):
         pass
+
+    def get_state(self):
+        """What a training-state file keeps of this callback (a dict)."""
+        return {}
+
+    def set_state(self, state):
+        """Take back a ``get_state()`` when ``fit`` resumes from a backup."""
 
 
 class History(Callback):
@@ -54,6 +79,14 @@ class History(Callback):
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)
+
+    def get_state(self):
+        return {"history": {key: list(values) for key, values in self.history.items()},
+                "epoch": list(self.epoch)}
+
+    def set_state(self, state):
+        self.history = {key: list(values) for key, values in state["history"].items()}
+        self.epoch = list(state["epoch"])
 
     def __repr__(self):
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
@@ -141,29 +174,82 @@ class EarlyStopping(Callback):
         if self.restore_best_weights and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
 
+    def get_state(self):
+        return {"wait": self.wait, "best": self.best, "best_epoch": self.best_epoch,
+                "stopped_epoch": self.stopped_epoch, "best_weights": self.best_weights}
+
+    def set_state(self, state):
+        self.wait = int(state["wait"])
+        self.best = float(state["best"])
+        self.best_epoch = state["best_epoch"]
+        self.stopped_epoch = state["stopped_epoch"]
+        weights = state["best_weights"]
+        self.best_weights = None if weights is None else [w.copy() for w in weights]
+
 
 class ProgressLogger(Callback):
-    """Shows training progress: ``verbose=1`` a throttled bar over the epochs
-    (only on a terminal), ``verbose=2`` one line per epoch (always)."""
+    """Shows training progress.
 
-    def __init__(self, epochs, verbose=1, file=None):
+    ``verbose=1`` (drawn only on a terminal, throttled): with several steps
+    per epoch, Keras's manner, one line per epoch that moves within it
+    (``epoch 3/30 [====>.....] 1200/5000 steps 2.1s 41.2k ex/s loss=0.3456
+    ETA 3.1s``) and ends with the epoch's logs; with one step per epoch (the
+    full-batch solvers: an epoch is an iteration) one bar over the epochs.
+    ``verbose=2`` one line per epoch (always).
+    """
+
+    def __init__(self, epochs, verbose=1, file=None, min_interval=0.1):
         self.epochs = epochs
         self.verbose = verbose
         self.file = sys.stderr if file is None else file
+        self.min_interval = min_interval
         self.bar = None
+        self._per_epoch = False
 
     def on_train_begin(self, logs=None):
         self._start = time.perf_counter()
-        if self.verbose == 1:
-            self.bar = ProgressBar(self.epochs, desc="fit", file=self.file, unit="epochs")
+        steps = self.loop.runner.steps_per_epoch if self.loop is not None else 1
+        self._per_epoch = steps > 1
+        self._steps = steps
+        if self.verbose == 1 and not self._per_epoch:
+            self.bar = ProgressBar(self.epochs, desc="fit", file=self.file, unit="epochs",
+                                   min_interval=self.min_interval)
+            if self.loop is not None and self.loop.initial_epoch:
+                self.bar.update(self.loop.initial_epoch)
 
     @staticmethod
     def _format(logs):
         return " ".join(f"{k}={v:.4f}" for k, v in logs.items())
 
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.verbose == 1 and self._per_epoch:
+            self.bar = ProgressBar(self._steps, desc=f"epoch {epoch + 1}/{self.epochs}",
+                                   file=self.file, unit="steps",
+                                   min_interval=self.min_interval)
+            done = self.loop.step if self.loop is not None else 0
+            self.bar.count = done
+            self._epoch_start, self._first_step = time.perf_counter(), done
+
+    def on_train_batch_end(self, step, logs=None):
+        if self.bar is None or not self._per_epoch or not self.bar.enabled:
+            return
+        done = step + 1
+        elapsed = time.perf_counter() - self._epoch_start
+        text = self._format(logs or {})
+        ran = done - self._first_step
+        if elapsed > 0 and ran > 0 and self.loop is not None and self.loop.epoch_stats:
+            per_step = elapsed / ran
+            rate = self.loop.epoch_stats.seen / done / per_step
+            text = f"{_si(rate)} ex/s {text} ETA {(self._steps - done) * per_step:.1f}s"
+        self.bar.update(done - self.bar.count, postfix=text)
+
     def on_epoch_end(self, epoch, logs=None):
         text = self._format(logs or {})
-        if self.bar is not None:
+        if self.bar is not None and self._per_epoch:
+            self.bar.count = self._steps
+            self.bar.close(postfix=text)
+            self.bar = None
+        elif self.bar is not None:
             self.bar.update(1, postfix=text)
         elif self.verbose == 2:
             elapsed = time.perf_counter() - self._start
@@ -171,5 +257,18 @@ class ProgressLogger(Callback):
                   flush=True)
 
     def on_train_end(self, logs=None):
+        self.close()
+
+    def close(self):
+        """End the bar's line (also when fit is interrupted)."""
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
+
+
+def _si(x):
+    """12345.6 -> '12.3k' (three significant digits)."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if x >= scale:
+            return f"{x / scale:.3g}{suffix}"
+    return f"{x:.3g}"

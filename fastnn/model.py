@@ -165,8 +165,10 @@ class GraphEpochs(EpochRunner):
     """The graph path's epoch runner: per mini-batch, ``model.forward`` on
     Tensors, the loss, ``grad`` and one optimizer step.
 
-    The order comes from the compiled PRNG (``Rng.shuffle`` of a kept order
-    array, as ``CompiledNet`` does), and the Dropout layers draw their masks
+    The loop asks for ranges of steps (``run_steps``, about 0.2 s each); the
+    order, the generator and the running sums persist between them and form
+    the runner's resumable state. The order comes from the compiled PRNG
+    (``Rng.shuffle`` of a kept order array, as ``CompiledNet`` does), and the Dropout layers draw their masks
     from the same stream, so a graph model and a Sequential of the same
     layers and seed take the same batches and masks.
     """
@@ -177,7 +179,7 @@ class GraphEpochs(EpochRunner):
         self.loss_fn, self.threshold = loss_fn, threshold
         self.batch_size, self.shuffle, self.optimizer, self.rng = (batch_size, shuffle,
                                                                    optimizer, rng)
-        self.n = inputs[0].shape[0]
+        self.n = self.n_examples = inputs[0].shape[0]
         self.order = np.arange(self.n, dtype=np.int64)
         self.steps_per_epoch = -(-self.n // batch_size)
         self.params = model.parameters()
@@ -186,12 +188,15 @@ class GraphEpochs(EpochRunner):
     def begin(self):
         self.model._draw_masks_from(self.rng)
         self.model.train()
+        self.loss_sum, self.correct, self.counted = 0.0, 0, True
 
-    def run_epoch(self, epoch):
-        if self.shuffle:
-            self.rng.shuffle(self.order)
-        loss_sum, correct, counted = 0.0, 0, True
-        for step, start in enumerate(range(0, self.n, self.batch_size)):
+    def run_steps(self, epoch, first, stop):
+        if first == 0:
+            if self.shuffle:
+                self.rng.shuffle(self.order)
+            self.loss_sum, self.correct, self.counted = 0.0, 0, True
+        for step in range(first, stop):
+            start = step * self.batch_size
             rows = (self.order[start:start + self.batch_size] if self.shuffle
                     else slice(start, start + self.batch_size))
             batch = [Tensor(a[rows]) for a in self.inputs]
@@ -200,14 +205,30 @@ class GraphEpochs(EpochRunner):
             batch_loss = self.loss_fn(output, labels)
             value = float(batch_loss.data)
             if not math.isfinite(value):
-                return EpochStats(loss_sum, start, None, failed_step=step, failed_loss=value)
-            loss_sum += value * batch[0].shape[0]
-            hits = _correct(output, labels, self.threshold) if counted else None
-            counted = hits is not None
-            correct += hits or 0
+                return EpochStats(self.loss_sum, start, None, failed_step=step,
+                                  failed_loss=value)
+            self.loss_sum += value * batch[0].shape[0]
+            hits = _correct(output, labels, self.threshold) if self.counted else None
+            self.counted = hits is not None
+            self.correct += hits or 0
             _update(batch_loss, self.params, self.is_weight, self.optimizer,
                     self.optimizer.epoch, self.steps_per_epoch)
-        return EpochStats(loss_sum, self.n, correct if counted else None)
+        return EpochStats(self.loss_sum, min(stop * self.batch_size, self.n),
+                          self.correct if self.counted else None)
+
+    def parameters(self):
+        return [p.data for p in self.params]
+
+    def get_state(self):
+        return {"order": self.order.copy(), "rng": self.rng.get_state(),
+                "loss_sum": self.loss_sum, "correct": self.correct, "counted": self.counted}
+
+    def set_state(self, state):
+        self.order[...] = state["order"]
+        self.rng.set_state(state["rng"])
+        self.loss_sum = float(state["loss_sum"])
+        self.correct = int(state["correct"])
+        self.counted = bool(state["counted"])
 
 
 class Model:
@@ -389,7 +410,9 @@ class Model:
             A new order every epoch, drawn from the model's seed.
         validation_data : (X_val, y_val) or None
         verbose : 0, 1 or 2
-        callbacks : list of Callback (``EarlyStopping`` works as with Sequential)
+            As for ``Sequential.fit`` (progress within the epoch on a terminal).
+        callbacks : list of Callback (``EarlyStopping``, ``BackupAndRestore``,
+            ``ModelCheckpoint`` and ``on_train_batch_end`` work as with Sequential)
 
         Returns
         -------

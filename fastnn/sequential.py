@@ -1,9 +1,10 @@
 """``Sequential``: a chain of Dense/Dropout layers with fit / predict / evaluate.
 
 ``fit`` validates and converts the data once, builds a ``CompiledNet``
-(csrc/_train.pyx.tp) that allocates every buffer once, then runs each epoch as one
-compiled call without the GIL. Python is re-entered only between epochs, for
-callbacks, progress and validation.
+(csrc/_train.pyx.tp) that allocates every buffer once, then runs each epoch as
+compiled calls without the GIL, each a range of steps of about 0.2 s
+(fastnn.training). Python is re-entered only between these chunks, for
+callbacks, progress, Ctrl-C and checkpoints, and between epochs, for validation.
 """
 
 import threading
@@ -51,26 +52,45 @@ def epoch_stats(data, accuracy, loss_sum, correct, weight_sum, failed_step=-1):
 
 
 class CompiledEpochs(EpochRunner):
-    """The fast path's epoch runner: each epoch is one nogil call of a
-    ``CompiledNet`` built once per fit over the layers' own arrays.
+    """The fast path's epoch runner: each range of steps the loop asks for
+    (about 0.2 s of work, fastnn.training) is one nogil call of a
+    ``CompiledNet`` built once per fit over the layers' own arrays; the net
+    keeps the epoch's order, PRNG and running sums between the calls.
 
     ``data`` is the fit's ``DataSet`` (fastnn.data), ``accuracy`` whether
     its targets have one (``has_accuracy``)."""
 
     def __init__(self, model, data, batch_size, shuffle, optimizer, accuracy=True):
         self.data, self.shuffle, self.optimizer = data, shuffle, optimizer
+        self.model = model
         self.accuracy = accuracy
+        self.n_examples = data.n
         self.steps_per_epoch = -(-data.n // batch_size)
         self.net = model._compiled_net(min(batch_size, data.n), optimizer, model._train_seq)
         self.tau = optimizer.schedule.tau(self.steps_per_epoch)
 
-    def run_epoch(self, epoch):
+    def run_steps(self, epoch, first, stop):
         optimizer = self.optimizer
         loss_sum, correct, weight_sum, failed = self.net.train_epoch(
             self.data, self.shuffle,
-            optimizer.schedule.base_rate(optimizer.lr, optimizer.epoch), self.tau)
+            optimizer.schedule.base_rate(optimizer.lr, optimizer.epoch), self.tau, first, stop)
         optimizer.t = self.net.steps
         return epoch_stats(self.data, self.accuracy, loss_sum, correct, weight_sum, failed)
+
+    def parameters(self):
+        return [a for layer in self.model.dense_layers
+                for a in ((layer.W, layer.b) if layer.b is not None else (layer.W,))]
+
+    def get_state(self):
+        state = self.net.get_state()
+        if state["order"] is None:          # before the first epoch: the identity
+            state["order"] = np.arange(self.n_examples, dtype=np.int64)
+        state["sums"] = list(state["sums"])
+        return state
+
+    def set_state(self, state):
+        self.net.set_state(state)
+        self.optimizer.t = self.net.steps
 
 
 class Sequential:
@@ -297,8 +317,11 @@ class Sequential:
         validation_data : (X_val, y_val) or None
             Evaluated after every epoch: ``val_loss``, ``val_accuracy``.
         verbose : 0, 1 or 2
-            0 silent, 1 a progress bar over epochs (on a terminal), 2 a line per epoch.
+            0 silent, 1 a progress line per epoch that moves within it (step,
+            examples/s, running loss, ETA; on a terminal only), 2 a line per epoch.
         callbacks : list of Callback
+            ``on_train_batch_end`` runs about every 0.2 s; ``BackupAndRestore``
+            and ``ModelCheckpoint`` (fastnn.checkpoints) save the training state.
         sample_weight : array-like (n_samples,) or None
             Weights w_i >= 0, finite, not all 0: the loss of a batch becomes
             sum_i w_i l_i / sum_i w_i, its gradient likewise. A batch whose

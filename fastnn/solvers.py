@@ -26,8 +26,11 @@ The solvers plug into the training skeleton as an epoch runner whose
 ``run(loop)`` lets scipy drive: one *epoch* is one solver iteration, opened
 (``loop.begin_epoch``) at the iteration's first function evaluation and closed
 (``loop.end_epoch``) from scipy's per-iteration callback with the data loss
-and accuracy of the new iterate. Callbacks, History, validation,
-EarlyStopping and ``model.stop_training`` therefore work as with SGD.
+and accuracy of the new iterate. Callbacks (``on_train_batch_end`` once per
+iteration), History, validation, EarlyStopping, the progress bar (over the
+iterations) and ``model.stop_training`` therefore work as with SGD. Ctrl-C
+is honoured before every evaluation and after every iteration: ``fit``
+raises KeyboardInterrupt with the layers at the last completed iterate.
 """
 
 import math
@@ -174,6 +177,12 @@ class FullBatchRunner(EpochRunner):
             seen, correct = int(seen), None if correct is None else int(correct)
         return EpochStats(loss_sum, seen, correct if self.accuracy else None, **failure)
 
+    def get_state(self):
+        raise NotImplementedError(
+            f"{type(self.solver).__name__} is a full-batch solver: its iteration state (line "
+            f"search, curvature pairs) lives inside scipy and cannot be saved; save its "
+            f"weights with ModelCheckpoint, or train with SGD, Adagrad or Adam")
+
     def run(self, loop):
         from scipy.optimize import minimize   # here, not at import: scipy.optimize takes 0.4 s
 
@@ -191,11 +200,17 @@ class FullBatchRunner(EpochRunner):
             loss_sum, correct = objective.data_stats(theta)
             epoch, state["open"], state["next"] = state["open"], None, state["open"] + 1
             solver.t += 1
-            return loop.end_epoch(epoch, self._stats(loss_sum, correct))
+            stats = self._stats(loss_sum, correct)
+            loop.steps_done(epoch, 1, stats, check_interrupt=False)
+            stop = loop.end_epoch(epoch, stats)
+            # Ctrl-C here leaves the layers at the iterate History just recorded.
+            loop.check_interrupt()
+            return stop
 
         def fun(theta):
             if state["open"] is None:
                 begin()
+            loop.check_interrupt()
             state["evals"] += 1
             value, grad = objective(theta)
             if not (math.isfinite(value) and np.isfinite(grad).all()):
@@ -213,6 +228,12 @@ class FullBatchRunner(EpochRunner):
             result = minimize(fun, objective.pack(), method=solver.method, jac=True,
                               callback=callback,
                               options=solver.scipy_options(min(loop.epochs, solver.max_iter)))
+        except KeyboardInterrupt:
+            if state["open"] is not None:
+                # Interrupted inside an iteration (a line-search trial is in
+                # the layers): back to the last completed iterate.
+                loop.restore_snapshot()
+            raise
         except _Diverged as exc:
             epoch, evals = state["open"], state["evals"]
             try:
