@@ -1,0 +1,152 @@
+"""Data-parallel training over MPI: fastnn's side of an mpi4py communicator.
+
+``Sequential.fit(X_local, y_local, ..., comm=MPI.COMM_WORLD)`` trains one model
+on R ranks, each holding its own shard. What happens where:
+
+- **In the compiled loop**, at every step, one ``MPI_Allreduce`` (sum, in
+  place, no GIL, no pickling) of one flat buffer that holds every gradient of
+  the step scaled by the rank's batch normaliser S_r (its rows, or its weight
+  sum), followed by S_r itself and S_r times the batch loss. Every rank then
+  divides by sum_r S_r: the gradient of the global batch's mean loss, exactly
+  (uneven last batches included), and applies the same update, so the weights
+  stay bitwise equal across ranks. A non-finite global loss stops every rank
+  at the same step. The function pointer and the handles come from mpi4py at
+  run time (``allreduce_hook``), so fastnn is built without MPI headers and
+  works without mpi4py.
+- **In Python**, once per fit and once per epoch, ``Communicator.agree``: an
+  allgather of one small record per rank that carries either the rank's
+  payload or its error. Every collective fastnn makes outside the compiled
+  steps is an ``agree``, so a rank that fails anywhere (bad input on its
+  shard, an exception in a callback) meets the others in a collective of the
+  same kind: all of them raise (the failing rank its own exception, the
+  others ``DistributedError`` naming it) instead of hanging.
+
+mpi4py is an optional dependency (``pip install "fastnn[mpi]"`` brings mpi4py
+and Open MPI); without it ``comm=`` raises ImportError saying so.
+"""
+
+import ctypes
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Communicator", "DistributedError", "as_communicator"]
+
+_INSTALL = 'pip install "fastnn[mpi]" (mpi4py and Open MPI)'
+
+
+class DistributedError(RuntimeError):
+    """Another rank failed; the message names the rank and its error."""
+
+
+def _mpi():
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:
+        raise ImportError(f"comm= needs mpi4py and an MPI library: {_INSTALL}") from exc
+    return MPI
+
+
+def as_communicator(comm):
+    """``comm`` (an mpi4py intracommunicator, or a Communicator) as a
+    Communicator; None stays None."""
+    if comm is None or isinstance(comm, Communicator):
+        return comm
+    return Communicator(comm)
+
+
+def _libmpi_address(name):
+    """Address of the C function ``name`` in the MPI library mpi4py loaded."""
+    candidates = []
+    maps = Path("/proc/self/maps")
+    if maps.exists():
+        for line in maps.read_text().splitlines():
+            path = line.split()[-1] if len(line.split()) >= 6 else ""
+            if "libmpi" in Path(path).name and path not in candidates:
+                candidates.append(path)
+    for path in candidates + [None]:
+        try:
+            lib = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+            return ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+        except (OSError, AttributeError):
+            continue
+    raise ImportError(f"cannot find {name} in the MPI library that mpi4py uses "
+                      f"(looked in {candidates or 'the process'})")
+
+
+class Communicator:
+    """One mpi4py intracommunicator, as the training loop uses it.
+
+    Attributes: ``comm`` (the mpi4py object), ``rank``, ``size``.
+    """
+
+    def __init__(self, comm):
+        MPI = _mpi()
+        if not isinstance(comm, MPI.Comm) or comm == MPI.COMM_NULL:
+            raise TypeError(f"comm must be an mpi4py communicator such as MPI.COMM_WORLD, "
+                            f"got {comm!r}")
+        if comm.Is_inter():
+            raise TypeError(f"comm must be an intracommunicator, got the intercommunicator "
+                            f"{comm!r}")
+        self.MPI = MPI
+        self.comm = comm
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+
+    def __repr__(self):
+        return f"Communicator(rank={self.rank}, size={self.size})"
+
+    # ------------------------------------------------------- agreement ---
+    def agree(self, payload=None, error=None):
+        """Exchange one payload per rank; returns the list of payloads by rank.
+
+        A rank that failed passes its exception as ``error`` (its payload is
+        then ignored): every rank raises, that one its own exception, the
+        others DistributedError with the first failed rank's message.
+        """
+        note = None if error is None else f"{type(error).__name__}: {error}"
+        records = self.comm.allgather((note, payload))
+        failed = [(rank, n) for rank, (n, _) in enumerate(records) if n is not None]
+        if failed:
+            if error is not None:
+                raise error
+            rank, message = failed[0]
+            raise DistributedError(f"rank {rank} of {self.size} failed: {message}")
+        return [p for _, p in records]
+
+    def run_agreed(self, function, *args):
+        """Call ``function(*args)`` on every rank and agree on the outcome:
+        returns each rank's result by rank, or raises on every rank if any
+        rank raised (see ``agree``)."""
+        try:
+            result = function(*args)
+        except Exception as exc:       # noqa: BLE001 -- passed on to every rank
+            self.agree(error=exc)
+            raise AssertionError("unreachable") from exc
+        return self.agree(result)
+
+    # ------------------------------------------------------ weights ---
+    def broadcast(self, arrays, root=0):
+        """Overwrite each C-contiguous array with root's, in place (buffer-based)."""
+        for a in arrays:
+            self.comm.Bcast(a, root=root)
+
+    # -------------------------------------------- the compiled step's hook ---
+    def allreduce_hook(self, dtype):
+        """What the compiled loop needs to call ``MPI_Allreduce`` itself.
+
+        Returns ``(function address, handle size in bytes, comm, datatype, op,
+        in_place)``: the handles as integers (pointers in Open MPI, ints in
+        MPICH: the handle size tells the loop which C signature to use).
+        """
+        MPI = self.MPI
+        handle_size = MPI._sizeof(MPI.Comm)
+        if handle_size not in (4, 8) or MPI._sizeof(MPI.Datatype) != handle_size \
+                or MPI._sizeof(MPI.Op) != handle_size:
+            raise ImportError(f"unsupported MPI handle sizes ({MPI.get_vendor()}): "
+                              f"{_INSTALL}")
+        datatype = {np.dtype(np.float32): MPI.FLOAT, np.dtype(np.float64): MPI.DOUBLE}[
+            np.dtype(dtype)]
+        return (_libmpi_address("MPI_Allreduce"), handle_size, MPI._handleof(self.comm),
+                MPI._handleof(datatype), MPI._handleof(MPI.SUM), int(MPI.IN_PLACE))
+
