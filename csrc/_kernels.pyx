@@ -54,25 +54,65 @@ def activation_backward(const floating[:, ::1] Y, floating[:, ::1] G, int code):
             kernels.activation_backward(code, &Y[0, 0], &G[0, 0], Y.shape[0], Y.shape[1])
 
 
-def output_delta(int loss, floating[:, ::1] out, const int64_t[::1] labels, double scale,
-                 floating[:, ::1] delta):
+cdef const int64_t* _labels_or_null(object labels) except? NULL:
+    """Address of an int64 (rows,) array, or NULL for None (or an empty one)."""
+    cdef const int64_t[::1] view
+    if labels is None:
+        return NULL
+    view = labels
+    return &view[0] if view.shape[0] else NULL
+
+
+def output_delta(int loss, floating[:, ::1] out, labels, double scale,
+                 floating[:, ::1] delta, targets=None, weights=None):
     """The loss kernel of code ``loss`` (``LOSS_CODES``) on ``out`` (rows x cols):
-    delta = scale dl/d(out); returns the summed loss. The fused losses take
-    logits and leave the probabilities in ``out`` (delta = scale (p - t)); the
-    squared error leaves ``out`` alone (delta = scale (y - t))."""
+    delta = scale w_i dl_i/d(out); returns sum_i w_i l_i. The targets are
+    ``labels`` (int64 (rows,)) or, with ``labels=None``, ``targets`` (rows x
+    cols, out's dtype); ``weights`` (rows,) or None for 1. The fused losses
+    take logits and leave the probabilities in ``out``; the squared error
+    leaves ``out`` alone (delta = scale w (y - t))."""
+    cdef const floating[:, ::1] t
+    cdef const floating[::1] w
+    cdef const floating* t_ptr = NULL
+    cdef const floating* w_ptr = NULL
+    cdef const int64_t* l_ptr = _labels_or_null(labels)
     cdef double loss_sum
+    if out.shape[0] == 0:
+        return 0.0
+    if targets is not None:
+        t = targets
+        t_ptr = &t[0, 0]
+    if weights is not None:
+        w = weights
+        w_ptr = &w[0]
     with nogil:
-        loss_sum = kernels.output_delta(loss, kernels.ACT_IDENTITY, &out[0, 0], &labels[0],
-                                        out.shape[0], out.shape[1], <floating>scale,
+        loss_sum = kernels.output_delta(loss, kernels.ACT_IDENTITY, &out[0, 0], l_ptr, t_ptr,
+                                        w_ptr, out.shape[0], out.shape[1], <floating>scale,
                                         &delta[0, 0])
     return loss_sum
 
 
-def count_correct(const floating[:, ::1] P, const int64_t[::1] labels):
-    """Rows whose argmax (or p > 0.5 for one column) equals the label."""
+def count_correct(const floating[:, ::1] P, labels, targets=None, weights=None,
+                  int loss=LOSS_CROSS_ENTROPY):
+    """sum_i w_i [row i right]: argmax (or p > 0.5 for one column) equal to the
+    label; for dense ``targets`` (labels None) by the rule of ``loss``
+    (kernels.pxd, ``count_correct``)."""
+    cdef const floating[:, ::1] t
+    cdef const floating[::1] w
+    cdef const floating* t_ptr = NULL
+    cdef const floating* w_ptr = NULL
+    cdef const int64_t* l_ptr = _labels_or_null(labels)
     if P.shape[0] == 0:
         return 0
-    return kernels.count_correct(&P[0, 0], &labels[0], P.shape[0], P.shape[1])
+    if targets is not None:
+        t = targets
+        t_ptr = &t[0, 0]
+    if weights is not None:
+        w = weights
+        w_ptr = &w[0]
+    correct = kernels.count_correct(loss, &P[0, 0], l_ptr, t_ptr, w_ptr, P.shape[0],
+                                    P.shape[1])
+    return int(correct) if weights is None else correct
 
 
 def multiply(const floating[::1] X, const floating[::1] M, floating[::1] out):

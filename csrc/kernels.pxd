@@ -230,46 +230,17 @@ cdef inline void activation_backward(int code, const floating* Y, floating* G,
 
 
 # ------------------------------------------------------------------ losses ---
-# Each loss returns the SUM of the per-example losses of the batch (in double)
-# and writes the gradient with respect to its input times ``scale`` (the caller
-# passes 1 / batch_size, so gradients are batch means).
-
-cdef inline double softmax_cross_entropy(floating* A, const int64_t* labels,
-                                         Py_ssize_t rows, Py_ssize_t cols,
-                                         floating scale, floating* delta) noexcept nogil:
-    """Fused softmax + log-loss from the logits A (rows x cols).
-
-    On return A holds p = softmax(A) and delta = scale * (p - onehot(labels)),
-    the gradient at the pre-activation level. The loss is computed as
-    logsumexp(a) - a[label], which stays finite when p[label] underflows.
-    The identity delta = p - onehot holds for a softmax output with the
-    log-loss (and, per unit, for a sigmoid output with binary cross-entropy);
-    any other pairing must go through activation_backward.
-    """
-    cdef Py_ssize_t i, j
-    cdef floating top, total
-    cdef floating* row
-    cdef double loss = 0
-    for i in range(rows):
-        row = A + i * cols
-        top = row[0]
-        for j in range(1, cols):
-            if row[j] > top:
-                top = row[j]
-        # The loss needs the logit of the label before row is overwritten.
-        loss += <double>(top - row[labels[i]])
-        total = 0
-        for j in range(cols):
-            row[j] = _exp(row[j] - top)
-            total += row[j]
-        loss += <double>_log(total)
-        total = 1 / total
-        for j in range(cols):
-            row[j] *= total
-            delta[i * cols + j] = scale * row[j]
-        delta[i * cols + labels[i]] -= scale
-    return loss
-
+# Each loss returns the weighted SUM of the per-example losses of the batch,
+# sum_i w_i l_i (in double), and writes the gradient with respect to its input
+# times scale w_i (the caller passes scale = 1 / sum_i w_i, so gradients are
+# weighted batch means; without weights w_i = 1 and scale = 1 / rows).
+#
+# The targets come in one of two kinds, chosen by which pointer is given:
+#   labels (int64, one per row; T is NULL): class indices, one-hot targets for
+#       several output units, the 0/1 target itself for one unit;
+#   T (rows x cols, the model's dtype; labels is NULL): dense targets (soft or
+#       multi-label probabilities, regression values).
+# w is NULL for unweighted rows.
 
 cdef inline int _target(const int64_t* labels, Py_ssize_t i, Py_ssize_t j,
                         Py_ssize_t cols) noexcept nogil:
@@ -280,43 +251,119 @@ cdef inline int _target(const int64_t* labels, Py_ssize_t i, Py_ssize_t j,
     return 1 if labels[i] == j else 0
 
 
+cdef inline floating _target_value(const int64_t* labels, const floating* T, Py_ssize_t i,
+                                   Py_ssize_t j, Py_ssize_t cols) noexcept nogil:
+    """t[i, j] of either target kind."""
+    if T != NULL:
+        return T[i * cols + j]
+    return <floating>_target(labels, i, j, cols)
+
+
+cdef inline double _weight(const floating* w, Py_ssize_t i) noexcept nogil:
+    return 1.0 if w == NULL else <double>w[i]
+
+
+cdef inline double softmax_cross_entropy(floating* A, const int64_t* labels, const floating* T,
+                                         const floating* w, Py_ssize_t rows, Py_ssize_t cols,
+                                         floating scale, floating* delta) noexcept nogil:
+    """Fused softmax + log-loss from the logits A (rows x cols).
+
+    l_i = -sum_j t_ij log p_ij = sum_j t_ij (top_i - a_ij) + s_i log sum_j e^{a_ij - top_i},
+    s_i = sum_j t_ij (1 for a label), top_i = max_j a_ij: never log(0), even
+    when p underflows. On return A holds p = softmax(A) and delta =
+    scale w_i (s_i p - t), the gradient at the pre-activation level (p - onehot
+    for a label). The identity delta = p - t holds for a softmax output with
+    the log-loss (and, per unit, for a sigmoid output with binary
+    cross-entropy); any other pairing must go through activation_backward.
+    """
+    cdef Py_ssize_t i, j
+    cdef floating top, total, s, t_sum
+    cdef floating* row
+    cdef floating* drow
+    cdef const floating* trow
+    cdef double loss = 0, li
+    for i in range(rows):
+        row = A + i * cols
+        drow = delta + i * cols
+        trow = T + i * cols if T != NULL else NULL
+        s = scale if w == NULL else scale * w[i]
+        top = row[0]
+        for j in range(1, cols):
+            if row[j] > top:
+                top = row[j]
+        # The loss needs the logits before row is overwritten.
+        if T == NULL:
+            li = <double>(top - row[labels[i]])
+            t_sum = 1
+        else:
+            li = 0
+            t_sum = 0
+            for j in range(cols):
+                li += <double>trow[j] * <double>(top - row[j])
+                t_sum += trow[j]
+        total = 0
+        for j in range(cols):
+            row[j] = _exp(row[j] - top)
+            total += row[j]
+        li += <double>t_sum * <double>_log(total)
+        loss += _weight(w, i) * li
+        total = 1 / total
+        if T == NULL:
+            for j in range(cols):
+                row[j] *= total
+                drow[j] = s * row[j]
+            drow[labels[i]] -= s
+        else:
+            for j in range(cols):
+                row[j] *= total
+                drow[j] = s * (t_sum * row[j] - trow[j])
+    return loss
+
+
 cdef inline double sigmoid_binary_cross_entropy(floating* A, const int64_t* labels,
+                                                const floating* T, const floating* w,
                                                 Py_ssize_t rows, Py_ssize_t cols,
                                                 floating scale, floating* delta) noexcept nogil:
     """Fused sigmoid + binary cross-entropy, summed over the output units.
 
-    l = -sum_j [t_j log p_j + (1 - t_j) log(1 - p_j)], p = sigmoid(a), computed
-    as max(a, 0) - a t + log(1 + e^{-|a|}) so it never takes log(0).
-    On return A holds p and delta = scale * (p - t).
+    l_i = -sum_j [t_j log p_j + (1 - t_j) log(1 - p_j)], p = sigmoid(a),
+    computed as max(a, 0) - a t + log(1 + e^{-|a|}) so it never takes log(0);
+    t in [0, 1] may be soft. On return A holds p and delta = scale w_i (p - t).
     """
     cdef Py_ssize_t i, j, k
-    cdef floating a, t
-    cdef double loss = 0
+    cdef floating a, t, s
+    cdef double loss = 0, li
     for i in range(rows):
+        s = scale if w == NULL else scale * w[i]
+        li = 0
         for j in range(cols):
             k = i * cols + j
             a = A[k]
-            t = <floating>_target(labels, i, j, cols)
-            loss += <double>((a if a > 0 else 0) - a * t + _log1p(_exp(-fabs(a))))
+            t = _target_value(labels, T, i, j, cols)
+            li += <double>((a if a > 0 else 0) - a * t + _log1p(_exp(-fabs(a))))
             A[k] = _sigmoid(a)
-            delta[k] = scale * (A[k] - t)
+            delta[k] = s * (A[k] - t)
+        loss += _weight(w, i) * li
     return loss
 
 
-cdef inline double squared_error(const floating* Y, const int64_t* labels,
-                                 Py_ssize_t rows, Py_ssize_t cols,
+cdef inline double squared_error(const floating* Y, const int64_t* labels, const floating* T,
+                                 const floating* w, Py_ssize_t rows, Py_ssize_t cols,
                                  floating scale, floating* G) noexcept nogil:
-    """l = 1/2 sum_j (y_j - t_j)^2; G = scale * (y - t), the gradient at the
+    """l_i = 1/2 sum_j (y_j - t_j)^2; G = scale w_i (y - t), the gradient at the
     output (the caller multiplies by f'(a) with activation_backward)."""
     cdef Py_ssize_t i, j, k
-    cdef floating diff
-    cdef double loss = 0
+    cdef floating diff, s
+    cdef double loss = 0, li
     for i in range(rows):
+        s = scale if w == NULL else scale * w[i]
+        li = 0
         for j in range(cols):
             k = i * cols + j
-            diff = Y[k] - <floating>_target(labels, i, j, cols)
-            loss += 0.5 * <double>diff * diff
-            G[k] = scale * diff
+            diff = Y[k] - _target_value(labels, T, i, j, cols)
+            li += 0.5 * <double>diff * diff
+            G[k] = s * diff
+        loss += _weight(w, i) * li
     return loss
 
 
@@ -327,38 +374,65 @@ cdef inline bint loss_takes_logits(int loss) noexcept nogil:
 
 
 cdef inline double output_delta(int loss, int activation, floating* out,
-                                const int64_t* labels, Py_ssize_t rows, Py_ssize_t cols,
+                                const int64_t* labels, const floating* T, const floating* w,
+                                Py_ssize_t rows, Py_ssize_t cols,
                                 floating scale, floating* delta) noexcept nogil:
-    """The loss kernel of ``loss`` on the output layer's ``out`` (rows x cols):
-    returns the summed loss and writes delta = scale dl/da, the gradient at the
-    pre-activation a. Fused losses take the logits in ``out`` and leave the
-    probabilities there; the squared error takes y = f(a) and multiplies by
-    f'(a) through activation_backward."""
+    """The loss kernel of ``loss`` on the output layer's ``out`` (rows x cols)
+    against labels or dense targets T (one of them NULL), rows weighted by w
+    (NULL: 1): returns sum_i w_i l_i and writes delta = scale w_i dl_i/da, the
+    gradient at the pre-activation a. Fused losses take the logits in ``out``
+    and leave the probabilities there; the squared error takes y = f(a) and
+    multiplies by f'(a) through activation_backward."""
     cdef double total
     if loss == LOSS_CROSS_ENTROPY:
-        return softmax_cross_entropy(out, labels, rows, cols, scale, delta)
+        return softmax_cross_entropy(out, labels, T, w, rows, cols, scale, delta)
     if loss == LOSS_BINARY_CROSS_ENTROPY:
-        return sigmoid_binary_cross_entropy(out, labels, rows, cols, scale, delta)
-    total = squared_error(out, labels, rows, cols, scale, delta)
+        return sigmoid_binary_cross_entropy(out, labels, T, w, rows, cols, scale, delta)
+    total = squared_error(out, labels, T, w, rows, cols, scale, delta)
     activation_backward(activation, out, delta, rows, cols)
     return total
 
 
-cdef inline Py_ssize_t count_correct(const floating* P, const int64_t* labels,
-                                     Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
-    """Number of rows whose prediction equals the label: argmax for several
-    output units, p > 0.5 for a single unit."""
-    cdef Py_ssize_t i, j, best, correct = 0
+cdef inline Py_ssize_t _argmax(const floating* row, Py_ssize_t cols) noexcept nogil:
+    cdef Py_ssize_t j, best = 0
+    for j in range(1, cols):
+        if row[j] > row[best]:
+            best = j
+    return best
+
+
+cdef inline double count_correct(int loss, const floating* P, const int64_t* labels,
+                                 const floating* T, const floating* w, Py_ssize_t rows,
+                                 Py_ssize_t cols) noexcept nogil:
+    """Weighted count sum_i w_i [row i predicted right] (w NULL: the number of rows).
+
+    Labels: the argmax of P equals the label (p > 0.5 for a single unit).
+    Dense targets with binary cross-entropy: every unit agrees, p_ij > 0.5
+    exactly where t_ij > 0.5 (subset accuracy, as scikit-learn scores
+    multi-label outputs). Dense targets with cross-entropy: argmax p = argmax t.
+    Dense targets with the squared error: 0 (no accuracy is reported).
+    """
+    cdef Py_ssize_t i, j, best
+    cdef bint right
+    cdef double correct = 0
+    if T != NULL and loss == LOSS_MSE:
+        return 0
     for i in range(rows):
-        if cols == 1:
-            best = 1 if P[i] > 0.5 else 0
+        if T == NULL:
+            if cols == 1:
+                best = 1 if P[i] > 0.5 else 0
+            else:
+                best = _argmax(P + i * cols, cols)
+            right = best == labels[i]
+        elif loss == LOSS_BINARY_CROSS_ENTROPY:
+            right = True
+            for j in range(cols):
+                if (P[i * cols + j] > 0.5) != (T[i * cols + j] > 0.5):
+                    right = False
         else:
-            best = 0
-            for j in range(1, cols):
-                if P[i * cols + j] > P[i * cols + best]:
-                    best = j
-        if best == labels[i]:
-            correct += 1
+            right = _argmax(P + i * cols, cols) == _argmax(T + i * cols, cols)
+        if right:
+            correct += _weight(w, i)
     return correct
 
 

@@ -126,7 +126,9 @@ def _as_targets(y, n, named_loss, name):
     if named_loss:
         if y.dtype.kind not in "iu" or y.ndim != 1:
             raise ValueError(f"{name} must be integer class labels of shape ({n},), got dtype "
-                             f"{y.dtype} and shape {y.shape}")
+                             f"{y.dtype} and shape {y.shape}; the graph path's named losses "
+                             f"take class labels only (soft, multi-label and regression "
+                             f"targets: Sequential.fit, or a callable loss)")
         return np.ascontiguousarray(y, dtype=np.int64)
     return y
 

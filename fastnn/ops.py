@@ -15,8 +15,10 @@ The NumPy references of the losses (``softmax_cross_entropy_reference``,
 their ``targets`` live here too, beside the ops that use them.
 
 Conventions: arrays are C-contiguous and share one float dtype; methods that
-write in place also return their output. ``labels`` are int64 class indices.
-``scale`` multiplies loss gradients (pass ``1 / batch_size`` for batch means).
+write in place also return their output. ``labels`` are int64 class indices;
+the losses also take dense ``targets`` (rows, K) instead (``labels=None``) and
+per-row ``weights``. ``scale`` multiplies loss gradients (pass ``1 / batch_size``,
+or ``1 / sum(weights)``, for batch means).
 """
 
 import numpy as np
@@ -26,7 +28,7 @@ from .activations import get_activation
 
 __all__ = ["NumpyOps", "CompiledOps", "ops", "Rng", "targets",
            "softmax_cross_entropy_reference", "sigmoid_binary_cross_entropy_reference",
-           "squared_error_reference"]
+           "squared_error_reference", "count_correct_reference"]
 
 Rng = _kernels.Rng
 
@@ -50,27 +52,65 @@ def targets(labels, n_outputs, dtype):
     return t
 
 
-def softmax_cross_entropy_reference(a, labels, scale):
-    """(sum_i logsumexp(a_i) - a_i[c_i], scale * (softmax(a) - onehot))."""
+def _targets_and_weights(labels, T, weights, shape, dtype):
+    """(t (rows, K), w (rows, 1)) of either target kind; w = 1 without weights."""
+    t = targets(labels, shape[1], dtype) if T is None else np.asarray(T, dtype=dtype)
+    w = np.ones((shape[0], 1)) if weights is None else np.asarray(weights, float).reshape(-1, 1)
+    return t, w
+
+
+def _row_scale(scale, weights, dtype):
+    """scale w_i as a (rows, 1) column of dtype, or the scalar scale without weights."""
+    if weights is None:
+        return scale
+    return (np.asarray(weights, dtype=dtype) * np.asarray(scale, dtype=dtype)).reshape(-1, 1)
+
+
+def softmax_cross_entropy_reference(a, labels, scale, T=None, weights=None):
+    """(sum_i w_i sum_j t_ij (logsumexp(a_i) - a_ij), scale w_i (s_i softmax(a_i) - t_i))
+    with t = onehot(labels) or the dense targets T, s_i = sum_j t_ij."""
+    t, w = _targets_and_weights(labels, T, weights, a.shape, a.dtype)
     top = a.max(axis=1, keepdims=True)
     lse = np.log(np.exp(a - top).sum(axis=1, keepdims=True)) + top
-    rows = np.arange(a.shape[0])
-    loss = float(np.sum(lse[:, 0] - a[rows, labels]))
+    per_row = np.sum(t.astype(np.float64) * (lse - a), axis=1)
     p = get_activation("softmax").forward(a)
-    return loss, scale * (p - targets(labels, a.shape[1], a.dtype))
+    delta = _row_scale(scale, weights, a.dtype) * (t.sum(axis=1, keepdims=True) * p - t)
+    return float(np.sum(w[:, 0] * per_row)), delta.astype(a.dtype, copy=False)
 
 
-def sigmoid_binary_cross_entropy_reference(a, labels, scale):
-    """(sum of max(a,0) - a t + log(1 + e^{-|a|}), scale * (sigmoid(a) - t))."""
-    t = targets(labels, a.shape[1], a.dtype)
-    loss = float(np.sum(np.maximum(a, 0) - a * t + np.log1p(np.exp(-np.abs(a)))))
-    return loss, scale * (get_activation("sigmoid").forward(a) - t)
+def sigmoid_binary_cross_entropy_reference(a, labels, scale, T=None, weights=None):
+    """(sum_i w_i sum_j max(a,0) - a t + log(1 + e^{-|a|}), scale w_i (sigmoid(a) - t))."""
+    t, w = _targets_and_weights(labels, T, weights, a.shape, a.dtype)
+    per_row = np.sum(np.maximum(a, 0) - a * t + np.log1p(np.exp(-np.abs(a))), axis=1,
+                     dtype=np.float64)
+    delta = _row_scale(scale, weights, a.dtype) * (get_activation("sigmoid").forward(a) - t)
+    return float(np.sum(w[:, 0] * per_row)), delta.astype(a.dtype, copy=False)
 
 
-def squared_error_reference(y, labels, scale):
-    """(1/2 sum (y - t)^2, scale * (y - t)); the caller applies f'(a)."""
-    diff = y - targets(labels, y.shape[1], y.dtype)
-    return float(0.5 * np.sum(diff.astype(np.float64) ** 2)), scale * diff
+def squared_error_reference(y, labels, scale, T=None, weights=None):
+    """(sum_i w_i 1/2 ||y_i - t_i||^2, scale w_i (y - t)); the caller applies f'(a)."""
+    t, w = _targets_and_weights(labels, T, weights, y.shape, y.dtype)
+    diff = y - t
+    per_row = 0.5 * np.sum(diff.astype(np.float64) ** 2, axis=1)
+    delta = _row_scale(scale, weights, y.dtype) * diff
+    return float(np.sum(w[:, 0] * per_row)), delta.astype(y.dtype, copy=False)
+
+
+def count_correct_reference(P, labels, T=None, weights=None, loss="cross_entropy"):
+    """sum_i w_i [row i right]: argmax (p > 0.5 for one unit) equal to the label;
+    for dense targets T, binary cross-entropy: every unit's p > 0.5 equals
+    t > 0.5; cross-entropy: argmax p = argmax t; squared error: 0."""
+    w = np.ones(P.shape[0]) if weights is None else np.asarray(weights, float)
+    if T is None:
+        pred = (P[:, 0] > 0.5).astype(np.int64) if P.shape[1] == 1 else P.argmax(axis=1)
+        right = pred == labels
+    elif loss == "binary_cross_entropy":
+        right = ((P > 0.5) == (T > 0.5)).all(axis=1)
+    elif loss == "cross_entropy":
+        right = P.argmax(axis=1) == T.argmax(axis=1)
+    else:
+        right = np.zeros(P.shape[0], dtype=bool)
+    return int(right.sum()) if weights is None else float(np.sum(w[right]))
 
 
 class NumpyOps:
@@ -131,27 +171,28 @@ class NumpyOps:
         G[...] = get_activation(name).backward(Y, G)
         return G
 
-    def softmax_cross_entropy(self, A, labels, scale):
-        """A (logits) becomes softmax(A); returns (summed loss, scale (p - onehot))."""
-        loss, delta = softmax_cross_entropy_reference(A, labels, scale)
+    # The losses take labels (int64 (rows,)) or, with labels=None, dense
+    # targets T (rows, K); weights (rows,) scale each row (None: 1).
+    def softmax_cross_entropy(self, A, labels, scale, targets=None, weights=None):
+        """A (logits) becomes softmax(A); returns (sum_i w_i l_i, scale w (s p - t))."""
+        loss, delta = softmax_cross_entropy_reference(A, labels, scale, targets, weights)
         A[...] = get_activation("softmax").forward(A)
-        return loss, delta.astype(A.dtype, copy=False)
+        return loss, delta
 
-    def sigmoid_binary_cross_entropy(self, A, labels, scale):
-        """A (logits) becomes sigmoid(A); returns (summed loss, scale (p - t))."""
-        loss, delta = sigmoid_binary_cross_entropy_reference(A, labels, scale)
+    def sigmoid_binary_cross_entropy(self, A, labels, scale, targets=None, weights=None):
+        """A (logits) becomes sigmoid(A); returns (sum_i w_i l_i, scale w (p - t))."""
+        loss, delta = sigmoid_binary_cross_entropy_reference(A, labels, scale, targets,
+                                                             weights)
         A[...] = get_activation("sigmoid").forward(A)
-        return loss, delta.astype(A.dtype, copy=False)
+        return loss, delta
 
-    def squared_error(self, Y, labels, scale):
-        """Returns (summed 1/2 ||y - t||^2, scale (y - t))."""
-        loss, grad = squared_error_reference(Y, labels, scale)
-        return loss, grad.astype(Y.dtype, copy=False)
+    def squared_error(self, Y, labels, scale, targets=None, weights=None):
+        """Returns (sum_i w_i 1/2 ||y_i - t_i||^2, scale w (y - t))."""
+        return squared_error_reference(Y, labels, scale, targets, weights)
 
-    def count_correct(self, P, labels):
-        """Rows whose prediction (argmax, or p > 0.5 for one column) equals the label."""
-        pred = (P[:, 0] > 0.5).astype(np.int64) if P.shape[1] == 1 else P.argmax(axis=1)
-        return int(np.sum(pred == labels))
+    def count_correct(self, P, labels, targets=None, weights=None, loss="cross_entropy"):
+        """sum_i w_i [row i predicted right] (``count_correct_reference``)."""
+        return count_correct_reference(P, labels, targets, weights, loss)
 
     def dropout_mask(self, rng, shape, p, keep_value, dtype):
         """Mask of ``shape``: 0 where a uniform draw u < p, keep_value elsewhere."""
@@ -222,22 +263,23 @@ class CompiledOps(NumpyOps):
         _kernels.activation_backward(Y, G, get_activation(name).code)
         return G
 
-    def softmax_cross_entropy(self, A, labels, scale):
-        return self._loss("cross_entropy", A, labels, scale)
+    def softmax_cross_entropy(self, A, labels, scale, targets=None, weights=None):
+        return self._loss("cross_entropy", A, labels, scale, targets, weights)
 
-    def sigmoid_binary_cross_entropy(self, A, labels, scale):
-        return self._loss("binary_cross_entropy", A, labels, scale)
+    def sigmoid_binary_cross_entropy(self, A, labels, scale, targets=None, weights=None):
+        return self._loss("binary_cross_entropy", A, labels, scale, targets, weights)
 
-    def squared_error(self, Y, labels, scale):
-        return self._loss("mse", Y, labels, scale)
+    def squared_error(self, Y, labels, scale, targets=None, weights=None):
+        return self._loss("mse", Y, labels, scale, targets, weights)
 
     @staticmethod
-    def _loss(name, out, labels, scale):
+    def _loss(name, out, labels, scale, targets, weights):
         delta = np.empty_like(out)
-        return _kernels.output_delta(_kernels.LOSS_CODES[name], out, labels, scale, delta), delta
+        return _kernels.output_delta(_kernels.LOSS_CODES[name], out, labels, scale, delta,
+                                     targets, weights), delta
 
-    def count_correct(self, P, labels):
-        return _kernels.count_correct(P, labels)
+    def count_correct(self, P, labels, targets=None, weights=None, loss="cross_entropy"):
+        return _kernels.count_correct(P, labels, targets, weights, _kernels.LOSS_CODES[loss])
 
     def dropout_mask(self, rng, shape, p, keep_value, dtype):
         mask = np.empty(shape, dtype=dtype)

@@ -5,6 +5,18 @@ An optimizer turns the batch-mean gradient g of each parameter into an update.
 (never to biases): for plain SGD that is the lecture's
 ``theta <- (1 - eta lam) theta - eta grad``.
 
+``weight_decay_per`` says what lam is per:
+
+``"step"`` (default)
+    lam W is added at every step, whatever the batch: the lecture's L2 term
+    lam/2 ||W||^2 on each step's objective.
+``"example"``
+    (lam / S) W, with S the batch's weight total (its row count without
+    sample weights): scikit-learn's MLP objective per batch,
+    sum_i w_i l_i / S + alpha / (2 S) ||W||^2 with alpha = lam. For the
+    full-batch solvers S is the whole training set's weight total. Only the
+    compiled fast path (``Sequential.fit``) knows S; the graph path refuses it.
+
 ``SGD(lr, momentum, nesterov, weight_decay)``
     v <- mu v + g;  W <- W - lr (g + mu v if nesterov else v)   (v starts at 0;
     with mu = 0, W <- W - lr g). This is PyTorch's ``torch.optim.SGD``.
@@ -42,6 +54,7 @@ from ._kernels import OPTIMIZER_CODES
 from .ops import ops as default_ops
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "Adam", "OPTIMIZERS", "SCHEDULES", "Schedule",
+           "WEIGHT_DECAY_PER", "check_weight_decay_per",
            "Constant", "InverseTimeDecay", "StepDecay", "get_schedule"]
 
 
@@ -131,14 +144,26 @@ def get_schedule(schedule):
 
 # --------------------------------------------------------------- optimizers ---
 
+#: The values of ``weight_decay_per``.
+WEIGHT_DECAY_PER = ("step", "example")
+
+
+def check_weight_decay_per(value):
+    """``value`` if it is one of ``WEIGHT_DECAY_PER``, else ValueError."""
+    if not isinstance(value, str) or value not in WEIGHT_DECAY_PER:
+        raise ValueError(f"weight_decay_per must be one of {WEIGHT_DECAY_PER}, got {value!r}")
+    return value
+
+
 class Optimizer:
     """Base class: learning rate, weight decay, schedule, and the graph-path step."""
 
     code = None
 
-    def __init__(self, lr, weight_decay=0.0, schedule=None):
+    def __init__(self, lr, weight_decay=0.0, schedule=None, weight_decay_per="step"):
         self.lr = _check_real("lr", lr, low=0, low_open=True, high=None)
         self.weight_decay = _check_real("weight_decay", weight_decay, low=0, high=None)
+        self.weight_decay_per = check_weight_decay_per(weight_decay_per)
         self.schedule = get_schedule(schedule)
         self.t = 0            # updates made so far (fit or step)
         self.epoch = 0        # epochs completed by fit (StepDecay counts these)
@@ -148,9 +173,15 @@ class Optimizer:
         """Settings for the compiled loop (csrc/_train.pyx.tp): what every rule
         shares (``code``, ``lr``, ``weight_decay``, ``t``) and ``hyper``, the
         rule's own hyper-parameters in the order of ``apply_update`` in
-        csrc/kernels.pxd."""
+        csrc/kernels.pxd; ``decay_per_example`` for ``weight_decay_per="example"``."""
         return {"code": self.code, "lr": self.lr, "weight_decay": self.weight_decay,
-                "t": self.t, "hyper": self.hyper()}
+                "decay_per_example": self.decay_per_example, "t": self.t,
+                "hyper": self.hyper()}
+
+    @property
+    def decay_per_example(self):
+        """Whether the decay is divided by each batch's weight total."""
+        return self.weight_decay_per == "example"
 
     def hyper(self):
         """The rule's hyper-parameter block, a tuple of floats."""
@@ -159,6 +190,11 @@ class Optimizer:
     def step(self, params, epoch=0, steps_per_epoch=1, ops=default_ops):
         """One update of ``params``, a list of ``(value, grad, is_weight)``
         (arrays updated in place; weight decay applies where ``is_weight``)."""
+        if self.decay_per_example and self.weight_decay:
+            raise ValueError(f"{type(self).__name__}(weight_decay_per='example') divides the "
+                             f"decay by each batch's size, which only Sequential.fit knows; "
+                             f"the graph path (Model.fit, train_step) takes "
+                             f"weight_decay_per='step'")
         lr = self.schedule.rate(self.lr, epoch, self.t, steps_per_epoch)
         self.t += 1
         for value, grad, is_weight in params:
@@ -199,7 +235,13 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
     def _repr_args(self):
-        return {"lr": self.lr, "weight_decay": self.weight_decay, "schedule": self.schedule}
+        args = {"lr": self.lr, "weight_decay": self.weight_decay, "schedule": self.schedule}
+        return self._with_decay_per(args)
+
+    def _with_decay_per(self, args):
+        if self.weight_decay_per != "step":
+            args["weight_decay_per"] = self.weight_decay_per
+        return args
 
 
 class SGD(Optimizer):
@@ -216,12 +258,15 @@ class SGD(Optimizer):
     weight_decay : float >= 0
         lam, added as lam * W to the gradient of weight matrices.
     schedule : None, "constant", "inverse_time", "step" or a Schedule
+    weight_decay_per : "step" or "example"
+        lam per step, or lam / (the batch's weight total) (module docstring).
     """
 
     code = OPTIMIZER_CODES["sgd"]
 
-    def __init__(self, lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None):
-        super().__init__(lr, weight_decay, schedule)
+    def __init__(self, lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None,
+                 weight_decay_per="step"):
+        super().__init__(lr, weight_decay, schedule, weight_decay_per)
         self.momentum = _check_real("momentum", momentum, low=0, high=1)
         if not isinstance(nesterov, (bool, np.bool_)):
             raise ValueError(f"nesterov must be True or False, got {nesterov!r}")
@@ -237,8 +282,10 @@ class SGD(Optimizer):
         ops.sgd_update(value, grad, state[0], lr, self.momentum, self.nesterov, wd)
 
     def _repr_args(self):
-        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
-                "weight_decay": self.weight_decay, "schedule": self.schedule}
+        return self._with_decay_per({"lr": self.lr, "momentum": self.momentum,
+                                     "nesterov": self.nesterov,
+                                     "weight_decay": self.weight_decay,
+                                     "schedule": self.schedule})
 
 
 class Adagrad(Optimizer):
@@ -250,12 +297,14 @@ class Adagrad(Optimizer):
     eps : float > 0
     weight_decay : float >= 0
     schedule : as for SGD
+    weight_decay_per : as for SGD
     """
 
     code = OPTIMIZER_CODES["adagrad"]
 
-    def __init__(self, lr=0.01, eps=1e-10, weight_decay=0.0, schedule=None):
-        super().__init__(lr, weight_decay, schedule)
+    def __init__(self, lr=0.01, eps=1e-10, weight_decay=0.0, schedule=None,
+                 weight_decay_per="step"):
+        super().__init__(lr, weight_decay, schedule, weight_decay_per)
         self.eps = _check_real("eps", eps, low=0, low_open=True, high=None)
 
     def hyper(self):
@@ -279,13 +328,14 @@ class Adam(Optimizer):
     eps : float > 0
     weight_decay : float >= 0
     schedule : as for SGD
+    weight_decay_per : as for SGD
     """
 
     code = OPTIMIZER_CODES["adam"]
 
     def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 schedule=None):
-        super().__init__(lr, weight_decay, schedule)
+                 schedule=None, weight_decay_per="step"):
+        super().__init__(lr, weight_decay, schedule, weight_decay_per)
         try:
             beta1, beta2 = betas
         except (TypeError, ValueError):

@@ -14,12 +14,13 @@ from . import blas_threads
 from ._kernels import OPTIMIZER_CODES
 from ._train import CompiledNet, MAX_LAYERS
 from .activations import get_activation
+from .data import has_accuracy, input_data, training_data
 from .layers import Dense, Dropout, Layer
 from .losses import get_loss
 from .solvers import FullBatchSolver
 from .training import (EpochRunner, EpochStats, TrainingLoop, UseGuard,
                        check_fit_arguments, check_validation_pair, fit_seed)
-from .validation import check_X, check_dtype, check_labels, check_param, check_seed
+from .validation import check_dtype, check_param, check_seed
 
 __all__ = ["Sequential"]
 
@@ -40,24 +41,36 @@ class _InferenceNets(threading.local):
     net = None
 
 
+def epoch_stats(data, accuracy, loss_sum, correct, weight_sum, failed_step=-1):
+    """EpochStats from a compiled call's sums: ``seen`` is the weight total
+    (the row count, as an int, without weights), ``correct`` None where
+    accuracy means nothing."""
+    if data.weights is None:
+        weight_sum, correct = int(weight_sum), int(correct)
+    return EpochStats(loss_sum, weight_sum, correct if accuracy else None, failed_step)
+
+
 class CompiledEpochs(EpochRunner):
     """The fast path's epoch runner: each epoch is one nogil call of a
-    ``CompiledNet`` built once per fit over the layers' own arrays."""
+    ``CompiledNet`` built once per fit over the layers' own arrays.
 
-    def __init__(self, model, X, labels, batch_size, shuffle, optimizer):
-        self.X, self.labels, self.shuffle, self.optimizer = X, labels, shuffle, optimizer
-        self.steps_per_epoch = -(-X.shape[0] // batch_size)
-        self.net = model._compiled_net(min(batch_size, X.shape[0]), optimizer,
-                                       model._train_seq)
+    ``data`` is the fit's ``DataSet`` (fastnn.data), ``accuracy`` whether
+    its targets have one (``has_accuracy``)."""
+
+    def __init__(self, model, data, batch_size, shuffle, optimizer, accuracy=True):
+        self.data, self.shuffle, self.optimizer = data, shuffle, optimizer
+        self.accuracy = accuracy
+        self.steps_per_epoch = -(-data.n // batch_size)
+        self.net = model._compiled_net(min(batch_size, data.n), optimizer, model._train_seq)
         self.tau = optimizer.schedule.tau(self.steps_per_epoch)
 
     def run_epoch(self, epoch):
         optimizer = self.optimizer
-        loss_sum, correct, seen, failed = self.net.train_epoch(
-            self.X, self.labels, self.shuffle,
+        loss_sum, correct, weight_sum, failed = self.net.train_epoch(
+            self.data, self.shuffle,
             optimizer.schedule.base_rate(optimizer.lr, optimizer.epoch), self.tau)
         optimizer.t = self.net.steps
-        return EpochStats(loss_sum, seen, correct, failed)
+        return epoch_stats(self.data, self.accuracy, loss_sum, correct, weight_sum, failed)
 
 
 class Sequential:
@@ -106,6 +119,8 @@ class Sequential:
             layer.initialize(init_rng, self.dtype)
         self.stop_training = False
         self.history = None
+        #: what the last fit's targets were (fastnn.validation.TARGET_KINDS), or None
+        self.target_kind = None
         self._new_thread_state()
 
     def _new_thread_state(self):
@@ -118,6 +133,7 @@ class Sequential:
         return state
 
     def __setstate__(self, state):
+        state.setdefault("target_kind", None)
         self.__dict__.update(state)
         self._new_thread_state()
 
@@ -241,26 +257,41 @@ class Sequential:
         return cache.net
 
     # --------------------------------------------------------------- fit ---
+    def _data(self, X, y, sample_weight=None, x_name="X", y_name="y",
+              weight_name="sample_weight"):
+        """(DataSet, target kind) of checked inputs, targets and weights."""
+        return training_data(X, y, sample_weight, self.n_features, self.n_outputs, self.loss,
+                             self.dtype, x_name, y_name, weight_name)
+
     def fit(self, X, y, epochs=1, batch_size=32, optimizer=None, shuffle=True,
-            validation_data=None, verbose=1, callbacks=None):
+            validation_data=None, verbose=1, callbacks=None, sample_weight=None):
         """Train with mini-batch gradient descent.
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_features)
-            Converted once to a C-contiguous array of the model's dtype.
-        y : array-like, shape (n_samples,) of int labels, or (n_samples, n_outputs) one-hot
+        X : array-like or scipy.sparse CSR/CSC matrix, shape (n_samples, n_features)
+            Converted once to a C-contiguous array of the model's dtype; a
+            sparse matrix is never densified (each batch's rows are scattered
+            into the batch buffer at a cost proportional to their non-zeros).
+        y : array-like, shape (n_samples,) or (n_samples, n_outputs)
+            Integer class labels (n,) or one-hot rows, for every loss; with
+            "cross_entropy" also rows of probability distributions (soft
+            labels); with "binary_cross_entropy" targets in [0, 1] (n,
+            n_outputs) (multi-label or soft); with "mse" real values, (n,)
+            for one output unit or (n, n_outputs) (regression). See
+            ``fastnn.validation.check_targets`` for how y is read;
+            ``model.target_kind`` then tells what it was.
         epochs : int > 0
         batch_size : int > 0
-            The gradient of a batch is the mean of its examples' gradients;
-            without shuffling the last batch may be smaller.
+            The gradient of a batch is the (weighted) mean of its examples'
+            gradients; without shuffling the last batch may be smaller.
         optimizer : Optimizer, default ``SGD(lr=0.1)``
             Its state (momentum, Adam moments, update count) carries over to the
             next ``fit`` call with the same optimizer. A full-batch solver
             (``LBFGS``, ``ConjugateGradient``, ``fastnn.solvers``) instead
-            minimises the mean loss over all of X with scipy: one epoch per
-            solver iteration, ``epochs`` the most iterations, ``batch_size``
-            and ``shuffle`` unused, no Dropout with p > 0.
+            minimises the (weighted) mean loss over all of X with scipy: one
+            epoch per solver iteration, ``epochs`` the most iterations,
+            ``batch_size`` and ``shuffle`` unused, no Dropout with p > 0.
         shuffle : bool
             Reshuffle the examples before every epoch (from the model's seed).
         validation_data : (X_val, y_val) or None
@@ -268,14 +299,24 @@ class Sequential:
         verbose : 0, 1 or 2
             0 silent, 1 a progress bar over epochs (on a terminal), 2 a line per epoch.
         callbacks : list of Callback
+        sample_weight : array-like (n_samples,) or None
+            Weights w_i >= 0, finite, not all 0: the loss of a batch becomes
+            sum_i w_i l_i / sum_i w_i, its gradient likewise. A batch whose
+            weights sum to 0 is skipped (no update; the step count does not
+            advance). With ``weight_decay_per="example"`` the optimizer's
+            decay is divided by the batch's weight total.
 
         Returns
         -------
         History
             ``history.history`` maps "loss", "accuracy" (and "val_loss",
-            "val_accuracy") to per-epoch lists. The loss is the mean data loss
-            over the epoch's examples (weight decay not included), measured
-            during training, with dropout on.
+            "val_accuracy") to per-epoch lists. The loss is the (weighted) mean
+            data loss over the epoch's examples (weight decay not included),
+            measured during training, with dropout on. "accuracy" is there
+            where it means something: class labels and probability rows
+            (argmax), binary targets (the fraction of rows whose every unit is
+            on the right side of 1/2); not for real-valued "mse" targets. With
+            weights both are weighted means.
 
         Raises
         ------
@@ -286,65 +327,82 @@ class Sequential:
         RuntimeError
             When another thread is fitting or predicting with this model.
         """
-        X = check_X(X, self.n_features, self.dtype)
-        labels = check_labels(y, X.shape[0], self.n_outputs)
+        data, kind = self._data(X, y, sample_weight)
         epochs, batch_size, shuffle, verbose, optimizer, callbacks = check_fit_arguments(
             epochs, batch_size, shuffle, verbose, optimizer, callbacks)
         validate = None
         validation_data = check_validation_pair(validation_data)
         if validation_data is not None:
-            X_val = check_X(validation_data[0], self.n_features, self.dtype, name="X_val")
-            labels_val = check_labels(validation_data[1], X_val.shape[0], self.n_outputs,
-                                      name="y_val", x_name="X_val")
-            validate = lambda: self._evaluate_arrays(X_val, labels_val)   # noqa: E731
+            val, val_kind = self._data(validation_data[0], validation_data[1],
+                                       x_name="X_val", y_name="y_val")
+            validate = lambda: self._evaluate_data(val, val_kind)   # noqa: E731
+        self.target_kind = kind
         if isinstance(optimizer, FullBatchSolver):
-            runner = optimizer.runner(self, X, labels)
+            runner = optimizer.runner(self, data, has_accuracy(kind))
         else:
-            runner = CompiledEpochs(self, X, labels, batch_size, shuffle, optimizer)
+            runner = CompiledEpochs(self, data, batch_size, shuffle, optimizer,
+                                    has_accuracy(kind))
         return TrainingLoop(self, optimizer, epochs, callbacks, verbose, validate).fit(runner)
 
     # ----------------------------------------------------------- inference ---
     def predict_proba(self, X):
-        """Network outputs for X (n_samples, n_features): shape (n_samples, n_outputs).
+        """Network outputs for X (n_samples, n_features), dense or sparse:
+        shape (n_samples, n_outputs).
 
         With a softmax output these are class probabilities; with one sigmoid
         unit, p(class 1). Dropout is off (scaled for ``scale="test"``).
         """
-        X = check_X(X, self.n_features, self.dtype)
+        data = input_data(X, self.n_features, self.dtype)
         self._guard.begin_read(self)
         try:
-            return self._inference_net().predict(X)
+            return self._inference_net().predict(data)
         finally:
             self._guard.end_read()
 
     def predict(self, X):
-        """Predicted class indices, shape (n_samples,) int64: argmax of the
-        outputs, or ``p > 0.5`` for a single output unit."""
+        """Predictions for X (dense or sparse).
+
+        After a fit on real-valued "mse" targets (``target_kind == "real"``):
+        the outputs, shape (n_samples,) for one output unit, else (n_samples,
+        n_outputs). After a fit on binary targets with several units
+        (multi-label): the indicators ``p > 0.5``, (n_samples, n_outputs)
+        int64. Otherwise predicted class indices, (n_samples,) int64: argmax
+        of the outputs, or ``p > 0.5`` for a single output unit."""
         out = self.predict_proba(X)
-        if out.shape[1] == 1:
-            return (out[:, 0] > 0.5).astype(np.int64)
+        if self.target_kind == "real":
+            return out[:, 0] if out.shape[1] == 1 else out
+        if out.shape[1] == 1 or self.target_kind == "binary":
+            threshold = (out > 0.5).astype(np.int64)
+            return threshold[:, 0] if out.shape[1] == 1 else threshold
         return out.argmax(axis=1)
 
-    def evaluate(self, X, y):
-        """Mean loss and accuracy on (X, y): ``{"loss": float, "accuracy": float}``."""
-        X = check_X(X, self.n_features, self.dtype)
-        return self._evaluate_arrays(X, check_labels(y, X.shape[0], self.n_outputs))
+    def evaluate(self, X, y, sample_weight=None):
+        """(Weighted) mean loss and accuracy on (X, y): ``{"loss": float,
+        "accuracy": float}``, without "accuracy" for real-valued "mse"
+        targets. X, y and sample_weight as in ``fit``."""
+        data, kind = self._data(X, y, sample_weight)
+        return self._evaluate_data(data, kind)
 
-    def _evaluate_arrays(self, X, labels):
+    def _evaluate_data(self, data, kind):
         self._guard.begin_read(self)
         try:
-            loss_sum, correct = self._inference_net().evaluate(X, labels)
+            loss_sum, correct, weight_sum = self._inference_net().evaluate(data)
         finally:
             self._guard.end_read()
-        return {"loss": loss_sum / X.shape[0], "accuracy": correct / X.shape[0]}
+        stats = epoch_stats(data, has_accuracy(kind), loss_sum, correct, weight_sum)
+        result = {"loss": stats.loss_sum / stats.seen}
+        if stats.correct is not None:
+            result["accuracy"] = stats.correct / stats.seen
+        return result
 
     def __call__(self, X):
         """Forward pass: same as ``predict_proba``."""
         return self.predict_proba(X)
 
-    def gradients(self, X, y):
-        """Batch-mean gradients of the loss on (X, y) without updating (dropout
-        on, weight decay not included).
+    def gradients(self, X, y, sample_weight=None):
+        """(Weighted) batch-mean gradients of the loss on (X, y) without
+        updating (dropout on, weight decay not included): of
+        sum_i w_i l_i / sum_i w_i, w_i = 1 without ``sample_weight``.
 
         Returns
         -------
@@ -352,10 +410,9 @@ class Sequential:
             One pair per Dense layer; dW has shape (n_out, n_in), db (n_out,)
             or None. db is the lecture's delta^(l) averaged over the batch.
         """
-        X = check_X(X, self.n_features, self.dtype)
-        labels = check_labels(y, X.shape[0], self.n_outputs)
-        net = self._compiled_net(X.shape[0], seed_seq=self._aux_seq, gradients=True)
-        net.gradients(X, labels)
+        data, _ = self._data(X, y, sample_weight)
+        net = self._compiled_net(data.n, seed_seq=self._aux_seq, gradients=True)
+        net.gradients(data)
         return [(gW.copy(), None if gb is None else gb.copy())
                 for gW, gb in zip(net.grad_W, net.grad_b)]
 

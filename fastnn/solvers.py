@@ -1,13 +1,16 @@
 """Full-batch solvers: L-BFGS and nonlinear conjugate gradient, through scipy.
 
-For a ``Sequential`` and its training set X (n, n_features), labels y (n,),
-the solvers minimise, over one flat float64 vector theta,
+For a ``Sequential`` and its training set X (n, n_features), targets y and
+example weights w_i (1 without ``sample_weight``; S = sum_i w_i), the solvers
+minimise, over one flat float64 vector theta,
 
-    J(theta) = (1/n) sum_i l(x_i, y_i; theta) + (lam/2) sum_l ||W_l||_F^2
+    J(theta) = (1/S) sum_i w_i l(x_i, y_i; theta) + (lam/2) sum_l ||W_l||_F^2
 
-(lam = ``weight_decay``, on weight matrices only, never on biases), with
+(lam = ``weight_decay``, on weight matrices only, never on biases; with
+``weight_decay_per="example"``, lam = weight_decay / S, scikit-learn's
+alpha / (2 n)), with
 
-    dJ/dW_l = (1/n) sum_i dl_i/dW_l + lam W_l,    dJ/db_l = (1/n) sum_i dl_i/db_l.
+    dJ/dW_l = (1/S) sum_i w_i dl_i/dW_l + lam W_l,    dJ/db_l = (1/S) sum_i w_i dl_i/db_l.
 
 theta = [vec(W_1), b_1, vec(W_2), b_2, ...]: every W (n_out, n_in) row-major,
 then its b (n_out,) (omitted with ``bias=False``), in the order of
@@ -33,7 +36,7 @@ import warnings
 import numpy as np
 
 from .layers import Dropout
-from .optimizers import Optimizer, _check_real
+from .optimizers import Optimizer, _check_real, check_weight_decay_per
 from .training import EpochRunner, EpochStats, TrainingDivergedError
 from .validation import check_positive_int
 
@@ -66,15 +69,18 @@ class FullBatchObjective:
     model : Sequential
         Its layers' own arrays hold the weights; ``__call__`` copies theta
         into them (the compiled net points into them).
-    X : ndarray, shape (n_samples, n_features), C-contiguous, the model's dtype
-    labels : ndarray, shape (n_samples,), int64
+    data : DataSet
+        The checked training set (fastnn.data): inputs (dense or CSR),
+        labels or dense targets, optional weights.
     weight_decay : float >= 0
-        lam.
     rows : int
         Rows per compiled chunk.
+    decay_per_example : bool
+        lam = weight_decay / S instead of weight_decay.
     """
 
-    def __init__(self, model, X, labels, weight_decay=0.0, rows=CHUNK_ROWS):
+    def __init__(self, model, data, weight_decay=0.0, rows=CHUNK_ROWS,
+                 decay_per_example=False):
         for i, layer in enumerate(model.layers):
             if isinstance(layer, Dropout) and layer.p > 0:
                 raise ValueError(
@@ -82,9 +88,13 @@ class FullBatchObjective:
                     f"is {layer!r} with p={layer.p} > 0 (a new mask per evaluation would change "
                     f"the function under the line search); remove it, set p=0, or train with "
                     f"SGD/Adam")
-        self.model, self.X, self.labels = model, X, labels
-        self.n = X.shape[0]
+        self.model, self.data = model, data
+        self.n = data.n
+        #: S, the weight total (n without weights)
+        self.total = data.weight_sum
         self.weight_decay = float(weight_decay)
+        #: lam of J
+        self.lam = self.weight_decay / self.total if decay_per_example else self.weight_decay
         self.net = model._compiled_net(min(rows, self.n), gradients=True)
         self.arrays, self.grads, self.slices, self.weight_slices = [], [], [], []
         start = 0
@@ -119,13 +129,13 @@ class FullBatchObjective:
         """(J(theta), dJ/dtheta as (size,) float64), one compiled call. Leaves
         theta in the layers and ``last`` = (theta copy, summed data loss, correct)."""
         self.unpack(theta)
-        loss_sum, correct = self.net.loss_gradient_sums(self.X, self.labels)
+        loss_sum, correct, _ = self.net.loss_gradient_sums(self.data)
         self.evaluations += 1
         grad = np.empty(self.size)
         for g, piece in zip(self.grads, self.slices):
             grad[piece] = g.ravel()
-        grad /= self.n
-        lam = self.weight_decay
+        grad /= self.total
+        lam = self.lam
         penalty = 0.0
         if lam:
             for piece in self.weight_slices:
@@ -133,7 +143,7 @@ class FullBatchObjective:
                 penalty += float(w @ w)
                 grad[piece] += lam * w
         self.last = (np.array(theta, dtype=np.float64), loss_sum, correct)
-        return loss_sum / self.n + 0.5 * lam * penalty, grad
+        return loss_sum / self.total + 0.5 * lam * penalty, grad
 
     def data_stats(self, theta):
         """(summed data loss, correct) at theta, which is left in the layers;
@@ -151,9 +161,18 @@ class FullBatchRunner(EpochRunner):
 
     steps_per_epoch = 1
 
-    def __init__(self, solver, model, X, labels):
+    def __init__(self, solver, model, data, accuracy=True):
         self.solver = solver
-        self.objective = FullBatchObjective(model, X, labels, solver.weight_decay)
+        self.accuracy = accuracy
+        self.objective = FullBatchObjective(model, data, solver.weight_decay,
+                                            decay_per_example=solver.decay_per_example)
+
+    def _stats(self, loss_sum, correct, **failure):
+        objective = self.objective
+        seen = objective.total
+        if objective.data.weights is None:
+            seen, correct = int(seen), None if correct is None else int(correct)
+        return EpochStats(loss_sum, seen, correct if self.accuracy else None, **failure)
 
     def run(self, loop):
         from scipy.optimize import minimize   # here, not at import: scipy.optimize takes 0.4 s
@@ -172,7 +191,7 @@ class FullBatchRunner(EpochRunner):
             loss_sum, correct = objective.data_stats(theta)
             epoch, state["open"], state["next"] = state["open"], None, state["open"] + 1
             solver.t += 1
-            return loop.end_epoch(epoch, EpochStats(loss_sum, objective.n, correct))
+            return loop.end_epoch(epoch, self._stats(loss_sum, correct))
 
         def fun(theta):
             if state["open"] is None:
@@ -197,8 +216,8 @@ class FullBatchRunner(EpochRunner):
         except _Diverged as exc:
             epoch, evals = state["open"], state["evals"]
             try:
-                loop.end_epoch(epoch, EpochStats(math.nan, objective.n, None, failed_step=0,
-                                                 failed_loss=exc.value))
+                loop.end_epoch(epoch, self._stats(math.nan, None, failed_step=0,
+                                                  failed_loss=exc.value))
             except TrainingDivergedError:
                 raise TrainingDivergedError(
                     f"{type(solver).__name__}: the objective or its gradient became NaN or inf "
@@ -240,10 +259,11 @@ class FullBatchSolver(Optimizer):
 
     method = None
 
-    def __init__(self, max_iter, tol, weight_decay):
+    def __init__(self, max_iter, tol, weight_decay, weight_decay_per="step"):
         self.max_iter = check_positive_int("max_iter", max_iter)
         self.tol = _check_real("tol", tol, low=0, low_open=True, high=None)
         self.weight_decay = _check_real("weight_decay", weight_decay, low=0, high=None)
+        self.weight_decay_per = check_weight_decay_per(weight_decay_per)
         self.lr = None
         self.schedule = None
         self.t = 0
@@ -251,9 +271,10 @@ class FullBatchSolver(Optimizer):
         self._state = {}
         self.result = None
 
-    def runner(self, model, X, labels):
-        """The epoch runner over a Sequential's checked data (refuses dropout)."""
-        return FullBatchRunner(self, model, X, labels)
+    def runner(self, model, data, accuracy=True):
+        """The epoch runner over a Sequential's checked ``DataSet`` (refuses
+        dropout); ``accuracy``: whether the targets have one."""
+        return FullBatchRunner(self, model, data, accuracy)
 
     def scipy_options(self, max_iter):
         """``options`` of scipy.optimize.minimize for at most ``max_iter`` iterations."""
@@ -275,7 +296,8 @@ class FullBatchSolver(Optimizer):
                         f"graph models (Model.fit, train_step) need SGD, Adagrad or Adam")
 
     def _repr_args(self):
-        return {"max_iter": self.max_iter, "tol": self.tol, "weight_decay": self.weight_decay}
+        return self._with_decay_per({"max_iter": self.max_iter, "tol": self.tol,
+                                     "weight_decay": self.weight_decay})
 
 
 class LBFGS(FullBatchSolver):
@@ -298,12 +320,15 @@ class LBFGS(FullBatchSolver):
         m, the number of correction pairs kept.
     weight_decay : float >= 0
         lam in J.
+    weight_decay_per : "step" or "example"
+        "example": lam = weight_decay / S (the module docstring).
     """
 
     method = "L-BFGS-B"
 
-    def __init__(self, max_iter=15000, max_fun=15000, tol=1e-5, history=10, weight_decay=0.0):
-        super().__init__(max_iter, tol, weight_decay)
+    def __init__(self, max_iter=15000, max_fun=15000, tol=1e-5, history=10, weight_decay=0.0,
+                 weight_decay_per="step"):
+        super().__init__(max_iter, tol, weight_decay, weight_decay_per)
         self.max_fun = check_positive_int("max_fun", max_fun)
         self.history = check_positive_int("history", history)
 
@@ -318,8 +343,9 @@ class LBFGS(FullBatchSolver):
         return f"max_iter={self.max_iter}, max_fun={self.max_fun}"
 
     def _repr_args(self):
-        return {"max_iter": self.max_iter, "max_fun": self.max_fun, "tol": self.tol,
-                "history": self.history, "weight_decay": self.weight_decay}
+        return self._with_decay_per({"max_iter": self.max_iter, "max_fun": self.max_fun,
+                                     "tol": self.tol, "history": self.history,
+                                     "weight_decay": self.weight_decay})
 
 
 class ConjugateGradient(FullBatchSolver):
@@ -336,12 +362,14 @@ class ConjugateGradient(FullBatchSolver):
     tol : float > 0
     weight_decay : float >= 0
         lam in J.
+    weight_decay_per : "step" or "example"
+        "example": lam = weight_decay / S (the module docstring).
     """
 
     method = "CG"
 
-    def __init__(self, max_iter=15000, tol=1e-5, weight_decay=0.0):
-        super().__init__(max_iter, tol, weight_decay)
+    def __init__(self, max_iter=15000, tol=1e-5, weight_decay=0.0, weight_decay_per="step"):
+        super().__init__(max_iter, tol, weight_decay, weight_decay_per)
 
     def scipy_options(self, max_iter):
         return {"maxiter": max_iter, "gtol": self.tol}

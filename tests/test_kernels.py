@@ -18,7 +18,7 @@ from scipy.special import expit
 from scipy.stats import chi2
 
 from fastnn._kernels import ACTIVATION_CODES, LOSS_CODES, OPTIMIZER_CODES, Rng
-from fastnn._train import CompiledNet
+from fastnn._train import CompiledNet, DataSet
 from fastnn import Tensor
 from fastnn.activations import ACTIVATIONS, get_activation
 from fastnn.losses import LOSSES
@@ -499,7 +499,7 @@ def test_shuffle_gives_the_order_of_a_compiled_epoch(seed):
              "state_W": [np.zeros_like(W)]}
     net = CompiledNet([layer], np.float64, 1, LOSS_CODES["mse"], SGD(lr=1.0).config(),
                       seed=seed)
-    net.train_epoch(np.eye(n), np.ones(n, dtype=np.int64), True, 1.0, 1.0)
+    net.train_epoch(DataSet(np.eye(n), labels=np.ones(n, dtype=np.int64)), True, 1.0, 1.0)
     position = np.rint(1 / W[0] - 1).astype(np.int64)
     np.testing.assert_array_equal(np.sort(position), np.arange(n))
     order = np.arange(n, dtype=np.int64)

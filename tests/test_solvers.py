@@ -12,6 +12,7 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
 import fastnn
+from fastnn.data import DataSet
 from fastnn.solvers import FullBatchObjective
 
 SOLVERS = [fastnn.LBFGS, fastnn.ConjugateGradient]
@@ -103,7 +104,7 @@ def test_gradient_matches_central_differences(loss, out, units, rng):
                               loss=loss, dtype="float64", seed=1)
     lam = 0.3
     # Chunks of 7 rows: 30 = 4 * 7 + 2 exercises the accumulation and a short last chunk.
-    objective = FullBatchObjective(model, X, y, weight_decay=lam, rows=7)
+    objective = FullBatchObjective(model, DataSet(X, labels=y), weight_decay=lam, rows=7)
     theta = objective.pack()
     value, grad = objective(theta)
     h = 1e-6
@@ -118,9 +119,9 @@ def test_gradient_matches_central_differences(loss, out, units, rng):
     penalty = sum(float(np.sum(layer.W ** 2)) for layer in model.dense_layers)
     assert value == pytest.approx(model.evaluate(X, y)["loss"] + lam / 2 * penalty, rel=1e-12)
     # The chunk size changes nothing but rounding; the data part is the batch-mean gradient.
-    whole = FullBatchObjective(model, X, y, weight_decay=lam)
+    whole = FullBatchObjective(model, DataSet(X, labels=y), weight_decay=lam)
     np.testing.assert_allclose(whole(theta)[1], grad, rtol=1e-12, atol=1e-14)
-    plain = FullBatchObjective(model, X, y)(theta)[1]
+    plain = FullBatchObjective(model, DataSet(X, labels=y))(theta)[1]
     expected = np.concatenate([g.ravel() for pair in model.gradients(X, y) for g in pair])
     np.testing.assert_allclose(plain, expected, rtol=1e-12, atol=1e-14)
 

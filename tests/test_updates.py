@@ -308,7 +308,8 @@ def test_config_holds_the_shared_settings_and_the_rules_hyper_block(optimizer, h
     optimizer.t = 7
     config = optimizer.config()
     assert config == {"code": optimizer.code, "lr": optimizer.lr,
-                      "weight_decay": optimizer.weight_decay, "t": 7, "hyper": hyper}
+                      "weight_decay": optimizer.weight_decay, "decay_per_example": False,
+                      "t": 7, "hyper": hyper}
     name = {SGD: "sgd", Adagrad: "adagrad", Adam: "adam"}[type(optimizer)]
     assert config["code"] == OPTIMIZER_CODES[name] and OPTIMIZERS[name] is type(optimizer)
 
