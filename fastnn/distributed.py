@@ -150,3 +150,83 @@ class Communicator:
         return (_libmpi_address("MPI_Allreduce"), handle_size, MPI._handleof(self.comm),
                 MPI._handleof(datatype), MPI._handleof(MPI.SUM), int(MPI.IN_PLACE))
 
+
+
+# ----------------------------------------------------------------- fit ---
+
+def rank_seed(seed, rank):
+    """The 64-bit seed of rank ``rank``'s shuffles and dropout masks, from the
+    fit's seed: rank 0 keeps it, the others get independent streams."""
+    if rank == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1, np.uint64)[0])
+
+
+def steps_per_epoch(comm, n_rows, batch_size):
+    """The documented rule for uneven shards: every rank runs as many steps
+    per epoch as the smallest shard fills, ceil(min_r n_r / batch_size); a
+    larger shard's last rows sit that epoch out (other rows with shuffling)."""
+    return min(-(-n // batch_size) for n in comm.agree(n_rows))
+
+
+class DataParallelEpochs:
+    """The compiled runner of a data-parallel fit (see the module docstring).
+
+    Built by ``Sequential.fit(..., comm=...)`` once every rank's arguments
+    have been checked and agreed on. Every rank runs the same number of
+    steps per epoch (``steps_per_epoch``), makes the same updates, and meets
+    the others in an ``agree`` after each epoch, so that a failure or a stop
+    anywhere ends the fit on every rank.
+    """
+
+    def __init__(self, model, comm, data, batch_size, shuffle, optimizer, accuracy):
+        from .sequential import epoch_stats
+        from .training import fit_seed
+
+        self.model, self.comm, self.data = model, comm, data
+        self.shuffle, self.optimizer, self.accuracy = shuffle, optimizer, accuracy
+        self._epoch_stats = epoch_stats
+        self.steps_per_epoch = steps_per_epoch(comm, data.n, batch_size)
+        seed = rank_seed(fit_seed(model._train_seq), comm.rank)
+        self.net = model._compiled_net(min(batch_size, data.n), optimizer, seed=seed,
+                                       allreduce=comm.allreduce_hook(model.dtype))
+        self.tau = optimizer.schedule.tau(self.steps_per_epoch)
+
+    def begin(self):
+        # Rank 0's initial weights everywhere (in place: the net points into them).
+        self.comm.broadcast([a for layer in self.model.dense_layers
+                             for a in (layer.W, layer.b) if a is not None])
+
+    def run_epoch(self, epoch):
+        optimizer = self.optimizer
+        loss_sum, correct, weight_sum, failed = self.net.train_epoch(
+            self.data, self.shuffle, optimizer.schedule.base_rate(optimizer.lr, optimizer.epoch),
+            self.tau, self.steps_per_epoch)
+        optimizer.t = self.net.steps
+        correct = sum(self.comm.agree(correct))     # loss and weight sums are global already
+        return self._epoch_stats(self.data, self.accuracy, loss_sum, correct, weight_sum, failed)
+
+    def run(self, loop):
+        for epoch in range(loop.epochs):
+            loop.begin_epoch(epoch)
+            stats = self.run_epoch(epoch)
+            try:
+                stop = loop.end_epoch(epoch, stats)
+            except Exception as exc:       # noqa: BLE001 -- every rank raises
+                self.comm.agree(error=exc)
+                raise
+            if any(self.comm.agree(stop)):
+                self.model.stop_training = True
+                break
+
+
+def reduced_evaluation(comm, evaluate_sums, data, accuracy):
+    """``{"loss", "accuracy"}`` over every rank's validation shard:
+    ``evaluate_sums(data) -> (loss_sum, correct, weight_sum)`` on each rank,
+    summed over the ranks."""
+    sums = comm.run_agreed(evaluate_sums, data)
+    loss_sum, correct, weight_sum = (sum(column) for column in zip(*sums))
+    result = {"loss": loss_sum / weight_sum}
+    if accuracy:
+        result["accuracy"] = correct / weight_sum
+    return result

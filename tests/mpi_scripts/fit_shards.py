@@ -1,8 +1,10 @@
-"""Run under mpiexec by tests/test_distributed.py: each rank fits one model on
-its shard of a seeded data set with ``comm=MPI.COMM_WORLD`` and writes what it
-ended with to ``<out>/rank<r>.npz`` (weights, history) or ``<out>/rank<r>.err``.
+"""Run under mpiexec by tests/test_distributed.py: for each of a list of
+settings, each rank fits one model on its shard of a seeded data set with
+``comm=MPI.COMM_WORLD`` and writes what it ended with to
+``<out>/<case>-rank<r>.npz`` (weights, history) or ``<out>/<case>-rank<r>.err``.
+One mpiexec start serves several cases (the start is most of the cost).
 
-argv: out_dir, then a JSON object of settings (see ``SETTINGS``).
+argv: out_dir, then a JSON list of settings objects (see ``SETTINGS``).
 """
 
 import json
@@ -10,7 +12,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from mpi4py import MPI
 
 import fastnn
 
@@ -65,9 +66,18 @@ class FailAt(fastnn.Callback):
 
 
 def main():
+    from mpi4py import MPI      # here: the tests import this module without MPI
+
     out = Path(sys.argv[1])
-    settings = dict(SETTINGS, **json.loads(sys.argv[2]))
     comm = MPI.COMM_WORLD
+    for case, overrides in enumerate(json.loads(sys.argv[2])):
+        if not fit_case(out / f"{case}-rank{comm.Get_rank()}", dict(SETTINGS, **overrides),
+                        comm):
+            sys.exit(3)
+
+
+def fit_case(stem, settings, comm):
+    """Fit one case on this rank; False when it raised (written to stem.err)."""
     rank, size = comm.Get_rank(), comm.Get_size()
     X, y, _, _, _ = shard_data(settings, rank, size)
     failing = rank == settings["fail_rank"]
@@ -82,11 +92,11 @@ def main():
                   shuffle=settings["shuffle"], optimizer=build_optimizer(settings),
                   verbose=0, callbacks=callbacks, validation_data=validation, comm=comm)
     except Exception as exc:   # noqa: BLE001 -- reported to the test
-        (out / f"rank{rank}.err").write_text(f"{type(exc).__name__}: {exc}")
-        sys.exit(3)
-    np.savez(out / f"rank{rank}.npz", *model.get_weights(),
+        stem.with_suffix(".err").write_text(f"{type(exc).__name__}: {exc}")
+        return False
+    np.savez(stem.with_suffix(".npz"), *model.get_weights(),
              history=json.dumps(model.history.history))
-
+    return True
 
 if __name__ == "__main__":
     main()
