@@ -253,19 +253,22 @@ class Sequential:
             dropout = None
         return plans
 
-    def _compiled_net(self, rows, optimizer=None, seed_seq=None, gradients=False):
+    def _compiled_net(self, rows, optimizer=None, seed_seq=None, gradients=False, seed=None,
+                      allreduce=None):
         """A CompiledNet over the layers' arrays for batches of up to ``rows``,
-        its PRNG seeded from the next child of ``seed_seq``. With an optimizer
-        it trains; with ``gradients=True`` and no optimizer it only computes
-        gradients (it has their buffers, but no optimizer state); otherwise it
-        predicts and evaluates."""
-        seed = 0 if seed_seq is None else fit_seed(seed_seq)
+        its PRNG seeded from the next child of ``seed_seq`` (or with ``seed``).
+        With an optimizer it trains (data-parallel with an ``allreduce`` hook,
+        fastnn.distributed); with ``gradients=True`` and no optimizer it only
+        computes gradients (it has their buffers, but no optimizer state);
+        otherwise it predicts and evaluates."""
+        if seed is None:
+            seed = 0 if seed_seq is None else fit_seed(seed_seq)
         if optimizer is not None:
             config = optimizer.config()
         else:
             config = _GRADIENTS_ONLY if gradients else None
         return CompiledNet(self._plans(optimizer), self.dtype, rows, get_loss(self.loss).code,
-                           config, seed, blas_threads.policy())
+                           config, seed, blas_threads.policy(), allreduce)
 
     def _inference_net(self):
         # The compiled net points into the layers' arrays: rebuild it when a
@@ -284,7 +287,7 @@ class Sequential:
                              self.dtype, x_name, y_name, weight_name)
 
     def fit(self, X, y, epochs=1, batch_size=32, optimizer=None, shuffle=True,
-            validation_data=None, verbose=1, callbacks=None, sample_weight=None):
+            validation_data=None, verbose=1, callbacks=None, sample_weight=None, comm=None):
         """Train with mini-batch gradient descent.
 
         Parameters
@@ -328,6 +331,16 @@ class Sequential:
             weights sum to 0 is skipped (no update; the step count does not
             advance). With ``weight_decay_per="example"`` the optimizer's
             decay is divided by the batch's weight total.
+        comm : mpi4py communicator or None
+            Data-parallel training over MPI (fastnn.distributed): each rank
+            passes its own shard as X, y (and validation_data), ``batch_size``
+            is the per-rank batch, rank 0's initial weights are broadcast, and
+            every step averages the ranks' gradients with one Allreduce, so
+            that every rank makes the same update: that of the global batch
+            (the ranks' k-th batches together). Every rank runs
+            ceil(min_r n_r / batch_size) steps per epoch. Losses and
+            validation metrics are over all ranks; a failure on any rank
+            raises on every rank. Not with a full-batch solver.
 
         Returns
         -------
@@ -350,21 +363,53 @@ class Sequential:
         RuntimeError
             When another thread is fitting or predicting with this model.
         """
-        data, kind = self._data(X, y, sample_weight)
-        epochs, batch_size, shuffle, verbose, optimizer, callbacks = check_fit_arguments(
-            epochs, batch_size, shuffle, verbose, optimizer, callbacks)
-        validate = None
-        validation_data = check_validation_pair(validation_data)
-        if validation_data is not None:
-            val, val_kind = self._data(validation_data[0], validation_data[1],
-                                       x_name="X_val", y_name="y_val")
-            validate = lambda: self._evaluate_data(val, val_kind)   # noqa: E731
+        if comm is not None:
+            from .distributed import as_communicator
+
+            comm = as_communicator(comm)
+        try:
+            data, kind = self._data(X, y, sample_weight)
+            epochs, batch_size, shuffle, verbose, optimizer, callbacks = check_fit_arguments(
+                epochs, batch_size, shuffle, verbose, optimizer, callbacks)
+            validation_data = check_validation_pair(validation_data)
+            if validation_data is not None:
+                val, val_kind = self._data(validation_data[0], validation_data[1],
+                                           x_name="X_val", y_name="y_val")
+            if comm is not None and isinstance(optimizer, FullBatchSolver):
+                raise ValueError(f"comm= trains with the mini-batch optimizers (SGD, Adagrad, "
+                                 f"Adam), not with {optimizer!r}")
+        except Exception as exc:
+            if comm is not None:
+                comm.agree(error=exc)        # every rank raises, none waits
+            raise
         self.target_kind = kind
+        if comm is not None:
+            return self._fit_data_parallel(comm, data, kind, epochs, batch_size, shuffle,
+                                           verbose, optimizer, callbacks,
+                                           None if validation_data is None else (val, val_kind))
+        validate = None
+        if validation_data is not None:
+            validate = lambda: self._evaluate_data(val, val_kind)   # noqa: E731
         if isinstance(optimizer, FullBatchSolver):
             runner = optimizer.runner(self, data, has_accuracy(kind))
         else:
             runner = CompiledEpochs(self, data, batch_size, shuffle, optimizer,
                                     has_accuracy(kind))
+        return TrainingLoop(self, optimizer, epochs, callbacks, verbose, validate).fit(runner)
+
+    def _fit_data_parallel(self, comm, data, kind, epochs, batch_size, shuffle, verbose,
+                           optimizer, callbacks, validation):
+        from .distributed import DataParallelEpochs, reduced_evaluation
+
+        comm.agree()                      # every rank's arguments passed the checks
+        validate = None
+        if validation is not None:
+            val, val_kind = validation
+            validate = lambda: reduced_evaluation(               # noqa: E731
+                comm, self._evaluation_sums, val, has_accuracy(val_kind))
+        runner = DataParallelEpochs(self, comm, data, batch_size, shuffle, optimizer,
+                                    has_accuracy(kind))
+        verbose = verbose if comm.rank == 0 else 0
         return TrainingLoop(self, optimizer, epochs, callbacks, verbose, validate).fit(runner)
 
     # ----------------------------------------------------------- inference ---
@@ -406,12 +451,16 @@ class Sequential:
         data, kind = self._data(X, y, sample_weight)
         return self._evaluate_data(data, kind)
 
-    def _evaluate_data(self, data, kind):
+    def _evaluation_sums(self, data):
+        """(sum_i w_i l_i, sum_i w_i [row i right], sum_i w_i) over ``data``."""
         self._guard.begin_read(self)
         try:
-            loss_sum, correct, weight_sum = self._inference_net().evaluate(data)
+            return self._inference_net().evaluate(data)
         finally:
             self._guard.end_read()
+
+    def _evaluate_data(self, data, kind):
+        loss_sum, correct, weight_sum = self._evaluation_sums(data)
         stats = epoch_stats(data, has_accuracy(kind), loss_sum, correct, weight_sum)
         result = {"loss": stats.loss_sum / stats.seen}
         if stats.correct is not None:

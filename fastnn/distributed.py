@@ -1,0 +1,238 @@
+"""Data-parallel training over MPI: fastnn's side of an mpi4py communicator.
+
+``Sequential.fit(X_local, y_local, ..., comm=MPI.COMM_WORLD)`` trains one model
+on R ranks, each holding its own shard. What happens where:
+
+- **In the compiled loop**, at every step, one ``MPI_Allreduce`` (sum, in
+  place, no GIL, no pickling) of one flat buffer that holds every gradient of
+  the step scaled by the rank's batch normaliser S_r (its rows, or its weight
+  sum), followed by S_r itself and S_r times the batch loss. Every rank then
+  divides by sum_r S_r: the gradient of the global batch's mean loss, exactly
+  (uneven last batches included), and applies the same update, so the weights
+  stay bitwise equal across ranks. A non-finite global loss stops every rank
+  at the same step. The function pointer and the handles come from mpi4py at
+  run time (``allreduce_hook``), so fastnn is built without MPI headers and
+  works without mpi4py.
+- **In Python**, once per fit and once per epoch, ``Communicator.agree``: an
+  allgather of one small record per rank that carries either the rank's
+  payload or its error. Every collective fastnn makes outside the compiled
+  steps is an ``agree``, so a rank that fails anywhere (bad input on its
+  shard, an exception in a callback) meets the others in a collective of the
+  same kind: all of them raise (the failing rank its own exception, the
+  others ``DistributedError`` naming it) instead of hanging.
+
+mpi4py is an optional dependency (``pip install "fastnn[mpi]"`` brings mpi4py
+and Open MPI); without it ``comm=`` raises ImportError saying so.
+"""
+
+import ctypes
+from pathlib import Path
+
+import numpy as np
+
+from .training import EpochRunner
+
+__all__ = ["Communicator", "DistributedError", "as_communicator"]
+
+_INSTALL = 'pip install "fastnn[mpi]" (mpi4py and Open MPI)'
+
+
+class DistributedError(RuntimeError):
+    """Another rank failed; the message names the rank and its error."""
+
+
+def _mpi():
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:
+        raise ImportError(f"comm= needs mpi4py and an MPI library: {_INSTALL}") from exc
+    return MPI
+
+
+def as_communicator(comm):
+    """``comm`` (an mpi4py intracommunicator, or a Communicator) as a
+    Communicator; None stays None."""
+    if comm is None or isinstance(comm, Communicator):
+        return comm
+    return Communicator(comm)
+
+
+def _libmpi_address(name):
+    """Address of the C function ``name`` in the MPI library mpi4py loaded."""
+    candidates = []
+    maps = Path("/proc/self/maps")
+    if maps.exists():
+        for line in maps.read_text().splitlines():
+            path = line.split()[-1] if len(line.split()) >= 6 else ""
+            if "libmpi" in Path(path).name and path not in candidates:
+                candidates.append(path)
+    for path in candidates + [None]:
+        try:
+            lib = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+            return ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+        except (OSError, AttributeError):
+            continue
+    raise ImportError(f"cannot find {name} in the MPI library that mpi4py uses "
+                      f"(looked in {candidates or 'the process'})")
+
+
+class Communicator:
+    """One mpi4py intracommunicator, as the training loop uses it.
+
+    Attributes: ``comm`` (the mpi4py object), ``rank``, ``size``.
+    """
+
+    def __init__(self, comm):
+        MPI = _mpi()
+        if not isinstance(comm, MPI.Comm) or comm == MPI.COMM_NULL:
+            raise TypeError(f"comm must be an mpi4py communicator such as MPI.COMM_WORLD, "
+                            f"got {comm!r}")
+        if comm.Is_inter():
+            raise TypeError(f"comm must be an intracommunicator, got the intercommunicator "
+                            f"{comm!r}")
+        self.MPI = MPI
+        self.comm = comm
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+
+    def __repr__(self):
+        return f"Communicator(rank={self.rank}, size={self.size})"
+
+    # ------------------------------------------------------- agreement ---
+    def agree(self, payload=None, error=None):
+        """Exchange one payload per rank; returns the list of payloads by rank.
+
+        A rank that failed passes its exception as ``error`` (its payload is
+        then ignored): every rank raises, that one its own exception, the
+        others DistributedError with the first failed rank's message.
+        """
+        note = None if error is None else f"{type(error).__name__}: {error}"
+        records = self.comm.allgather((note, payload))
+        failed = [(rank, n) for rank, (n, _) in enumerate(records) if n is not None]
+        if failed:
+            if error is not None:
+                raise error
+            rank, message = failed[0]
+            raise DistributedError(f"rank {rank} of {self.size} failed: {message}")
+        return [p for _, p in records]
+
+    def run_agreed(self, function, *args):
+        """Call ``function(*args)`` on every rank and agree on the outcome:
+        returns each rank's result by rank, or raises on every rank if any
+        rank raised (see ``agree``)."""
+        try:
+            result = function(*args)
+        except Exception as exc:       # noqa: BLE001 -- passed on to every rank
+            self.agree(error=exc)
+            raise AssertionError("unreachable") from exc
+        return self.agree(result)
+
+    # ------------------------------------------------------ weights ---
+    def broadcast(self, arrays, root=0):
+        """Overwrite each C-contiguous array with root's, in place (buffer-based)."""
+        for a in arrays:
+            self.comm.Bcast(a, root=root)
+
+    # -------------------------------------------- the compiled step's hook ---
+    def allreduce_hook(self, dtype):
+        """What the compiled loop needs to call ``MPI_Allreduce`` itself.
+
+        Returns ``(function address, handle size in bytes, comm, datatype, op,
+        in_place)``: the handles as integers (pointers in Open MPI, ints in
+        MPICH: the handle size tells the loop which C signature to use).
+        """
+        MPI = self.MPI
+        handle_size = MPI._sizeof(MPI.Comm)
+        if handle_size not in (4, 8) or MPI._sizeof(MPI.Datatype) != handle_size \
+                or MPI._sizeof(MPI.Op) != handle_size:
+            raise ImportError(f"unsupported MPI handle sizes ({MPI.get_vendor()}): "
+                              f"{_INSTALL}")
+        datatype = {np.dtype(np.float32): MPI.FLOAT, np.dtype(np.float64): MPI.DOUBLE}[
+            np.dtype(dtype)]
+        return (_libmpi_address("MPI_Allreduce"), handle_size, MPI._handleof(self.comm),
+                MPI._handleof(datatype), MPI._handleof(MPI.SUM), int(MPI.IN_PLACE))
+
+
+
+# ----------------------------------------------------------------- fit ---
+
+def rank_seed(seed, rank):
+    """The 64-bit seed of rank ``rank``'s shuffles and dropout masks, from the
+    fit's seed: rank 0 keeps it, the others get independent streams."""
+    if rank == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1, np.uint64)[0])
+
+
+def steps_per_epoch(comm, n_rows, batch_size):
+    """The documented rule for uneven shards: every rank runs as many steps
+    per epoch as the smallest shard fills, ceil(min_r n_r / batch_size); a
+    larger shard's last rows sit that epoch out (other rows with shuffling)."""
+    return min(-(-n // batch_size) for n in comm.agree(n_rows))
+
+
+class DataParallelEpochs(EpochRunner):
+    """The compiled runner of a data-parallel fit (see the module docstring).
+
+    Built by ``Sequential.fit(..., comm=...)`` once every rank's arguments
+    have been checked and agreed on. Every rank runs the same number of
+    steps per epoch (``steps_per_epoch``), makes the same updates, and meets
+    the others in an ``agree`` after each epoch, so that a failure or a stop
+    anywhere ends the fit on every rank.
+    """
+
+    def __init__(self, model, comm, data, batch_size, shuffle, optimizer, accuracy):
+        from .sequential import epoch_stats
+        from .training import fit_seed
+
+        self.model, self.comm, self.data = model, comm, data
+        self.shuffle, self.optimizer, self.accuracy = shuffle, optimizer, accuracy
+        self._epoch_stats = epoch_stats
+        self.steps_per_epoch = steps_per_epoch(comm, data.n, batch_size)
+        seed = rank_seed(fit_seed(model._train_seq), comm.rank)
+        self.net = model._compiled_net(min(batch_size, data.n), optimizer, seed=seed,
+                                       allreduce=comm.allreduce_hook(model.dtype))
+        self.tau = optimizer.schedule.tau(self.steps_per_epoch)
+
+    def begin(self):
+        # Rank 0's initial weights everywhere (in place: the net points into them).
+        self.comm.broadcast([a for layer in self.model.dense_layers
+                             for a in (layer.W, layer.b) if a is not None])
+
+    def run_epoch(self, epoch):
+        # One chunk per epoch: a chunk boundary is local to a rank (its clock),
+        # so nothing that could fail on one rank alone may run there.
+        optimizer = self.optimizer
+        loss_sum, correct, weight_sum, failed = self.net.train_epoch(
+            self.data, self.shuffle, optimizer.schedule.base_rate(optimizer.lr, optimizer.epoch),
+            self.tau, 0, self.steps_per_epoch)
+        optimizer.t = self.net.steps
+        correct = sum(self.comm.agree(correct))     # loss and weight sums are global already
+        return self._epoch_stats(self.data, self.accuracy, loss_sum, correct, weight_sum, failed)
+
+    def run(self, loop):
+        for epoch in loop.epochs_to_run():
+            loop.begin_epoch(epoch)
+            try:
+                # The epoch's collectives are done inside run_epoch; what
+                # follows (batch-end callbacks, validation, epoch-end
+                # callbacks) may fail on one rank only.
+                stop = loop.end_epoch(epoch, loop.train_epoch(self, epoch))
+            except Exception as exc:       # noqa: BLE001 -- every rank raises
+                self.comm.agree(error=exc)
+                raise
+            if any(self.comm.agree(stop)):
+                self.model.stop_training = True
+                break
+
+
+def reduced_evaluation(comm, evaluate_sums, data, accuracy):
+    """``{"loss", "accuracy"}`` over every rank's validation shard:
+    ``evaluate_sums(data) -> (loss_sum, correct, weight_sum)`` on each rank,
+    summed over the ranks."""
+    sums = comm.run_agreed(evaluate_sums, data)
+    loss_sum, correct, weight_sum = (sum(column) for column in zip(*sums))
+    result = {"loss": loss_sum / weight_sum}
+    if accuracy:
+        result["accuracy"] = correct / weight_sum
+    return result

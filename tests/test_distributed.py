@@ -1,0 +1,159 @@
+"""Data-parallel training over MPI: real ``mpiexec`` runs of
+tests/mpi_scripts/fit_shards.py with 2 and 4 ranks, checked against one
+process here."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastnn
+
+sys.path.insert(0, str(Path(__file__).parent / "mpi_scripts"))
+import fit_shards  # noqa: E402
+
+SCRIPT = Path(__file__).parent / "mpi_scripts" / "fit_shards.py"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def mpiexec():
+    found = shutil.which("mpiexec") or str(Path(sys.executable).parent / "mpiexec")
+    assert Path(found).exists(), "mpiexec not found: pip install 'fastnn[mpi]'"
+    return found
+
+
+def run_ranks(tmp_path, ranks, cases, timeout=120):
+    """Run fit_shards on ``ranks`` ranks over a list of settings overrides;
+    returns (the finished process, [{rank: npz dict or error text} per case])."""
+    command = [mpiexec(), "-n", str(ranks), "--oversubscribe"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-run-as-root")
+    command += [sys.executable, str(SCRIPT), str(tmp_path), json.dumps(cases)]
+    env = dict(os.environ, FASTNN_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env,
+                          cwd=tmp_path)
+    results = []
+    for case in range(len(cases)):
+        found = {}
+        for rank in range(ranks):
+            npz, err = tmp_path / f"{case}-rank{rank}.npz", tmp_path / f"{case}-rank{rank}.err"
+            if npz.exists():
+                found[rank] = dict(np.load(npz))
+            elif err.exists():
+                found[rank] = err.read_text()
+        results.append(found)
+    return done, results
+
+
+def weights_of(result):
+    return [result[f"arr_{i}"] for i in range(len(result) - 1)]
+
+
+def interleaved(settings, ranks):
+    """The one-process data whose k-th batch of R*b rows is the ranks' k-th
+    batches in rank order (equal shards)."""
+    b = settings["batch_size"]
+    shards = [fit_shards.shard_data(settings, r, ranks)[:2] for r in range(ranks)]
+    n = shards[0][0].shape[0]
+    X = np.concatenate([s[0][k:k + b] for k in range(0, n, b) for s in shards])
+    y = np.concatenate([s[1][k:k + b] for k in range(0, n, b) for s in shards])
+    return X, y
+
+
+OPTIMIZERS = ["sgd", "momentum", "adam"]
+
+
+def one_process(settings, ranks):
+    """The reference: one process on the interleaved data, batches of R*b."""
+    X, y = interleaved(settings, ranks)
+    model = fit_shards.build_model(settings)
+    model.fit(X, y, epochs=settings["epochs"], batch_size=settings["batch_size"] * ranks,
+              shuffle=False, optimizer=fit_shards.build_optimizer(settings), verbose=0)
+    return model
+
+
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_ranks_train_as_one_process_on_the_concatenated_batches(tmp_path, ranks):
+    cases = [{"optimizer": name, "lr": 0.05 if name == "adam" else 0.1, "weight_decay": 1e-3}
+             for name in OPTIMIZERS]
+    done, results = run_ranks(tmp_path, ranks, cases)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for case, result in zip(cases, results):
+        settings = dict(fit_shards.SETTINGS, **case)
+        model = one_process(settings, ranks)
+        first = weights_of(result[0])
+        for rank in range(ranks):
+            for a, b in zip(weights_of(result[rank]), first):
+                assert np.array_equal(a, b), f"ranks hold different weights ({case})"
+        for a, b in zip(first, model.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=str(case))
+        history = json.loads(str(result[0]["history"]))
+        np.testing.assert_allclose(history["loss"], model.history.history["loss"], rtol=1e-10)
+
+
+def test_shuffling_dropout_uneven_shards_and_failures_on_two_ranks(tmp_path):
+    cases = [
+        # Each rank shuffles its own shard and draws its own masks; the
+        # weights stay bitwise equal and the logs are over both ranks.
+        {"shuffle": True, "dropout": 0.3, "optimizer": "nesterov", "validation": True},
+        # 24 rows on rank 0 and 13 on rank 1, batches of 4: 4 steps per epoch
+        # (the smallest shard's ceil(13 / 4)); rank 0's last 8 rows sit out.
+        {"n_per_rank": [24, 13], "epochs": 2},
+        # A callback raising on rank 1 only: both ranks stop with an error.
+        {"fail_rank": 1, "fail_in": "callback"},
+    ]
+    done, (shuffled, uneven, failed) = run_ranks(tmp_path, 2, cases)
+    assert done.returncode != 0            # the last case failed, on purpose
+    for a, b in zip(weights_of(shuffled[0]), weights_of(shuffled[1])):
+        assert np.array_equal(a, b)
+    h0, h1 = (json.loads(str(shuffled[r]["history"])) for r in (0, 1))
+    assert h0 == h1
+    assert set(h0) >= {"loss", "val_loss", "val_accuracy"}
+
+    settings = dict(fit_shards.SETTINGS, **cases[1])
+    shards = [fit_shards.shard_data(settings, r, 2)[:2] for r in range(2)]
+    X = np.concatenate([s[0][k:k + 4] for k in range(0, 16, 4) for s in shards])
+    y = np.concatenate([s[1][k:k + 4] for k in range(0, 16, 4) for s in shards])
+    # Global batches of 8, 8, 8 and 4 + 1 rows: one process with batches of 8
+    # on the interleaved rows cuts them the same way.
+    model = fit_shards.build_model(settings)
+    model.fit(X, y, epochs=2, batch_size=8, shuffle=False,
+              optimizer=fit_shards.build_optimizer(settings), verbose=0)
+    for a, b in zip(weights_of(uneven[0]), model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+    assert failed[1].startswith("RuntimeError: callback failed on purpose")
+    assert failed[0].startswith("DistributedError: rank 1 of 2 failed: RuntimeError")
+
+
+def test_bad_data_on_one_of_four_ranks_stops_every_rank(tmp_path):
+    done, (failed,) = run_ranks(tmp_path, 4, [{"fail_rank": 2, "fail_in": "data"}], timeout=90)
+    assert done.returncode != 0
+    assert len(failed) == 4 and all(isinstance(r, str) for r in failed.values()), failed
+    assert failed[2].startswith("ValueError")
+    for rank in (0, 1, 3):
+        assert failed[rank].startswith("DistributedError: rank 2 of 4 failed: ValueError")
+
+
+def test_comm_without_mpi4py_says_what_to_install(tmp_path):
+    code = ("import sys; sys.modules['mpi4py'] = None\n"
+            "import numpy as np, fastnn\n"
+            "m = fastnn.Sequential([fastnn.Dense(2, 2, activation='softmax')])\n"
+            "try:\n"
+            "    m.fit(np.zeros((4, 2)), [0, 1, 0, 1], comm=object(), verbose=0)\n"
+            "except ImportError as e:\n"
+            "    print(e)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
+    assert "pip install" in done.stdout and "mpi4py" in done.stdout, done.stderr
+
+
+def test_comm_must_be_a_communicator():
+    model = fastnn.Sequential([fastnn.Dense(2, 2, activation="softmax")])
+    with pytest.raises(TypeError, match="comm must be an mpi4py communicator"):
+        model.fit(np.zeros((4, 2)), [0, 1, 0, 1], comm="world", verbose=0)
