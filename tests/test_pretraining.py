@@ -268,7 +268,8 @@ def test_pretrain_reports_divergence_and_restores_the_layer(blobs):
     before = model.get_weights()
     # inputs beyond [0, 1]: a linear decoder, whose bias c oscillates by a factor
     # 1 - lr = -999 per step until float32 overflows
-    with pytest.raises(fastnn.TrainingDivergedError, match=r"the loss became NaN or inf at epoch 0 \(0-based\), step 11 of 15"):
+    diverged = r"the loss became NaN or inf at epoch 0 \(0-based\), step 11 of 15"
+    with pytest.raises(fastnn.TrainingDivergedError, match=diverged):
         model.pretrain(X * 10, epochs=2, batch_size=8, optimizer=fastnn.SGD(lr=1e3),
                        verbose=0)
     for w0, w1 in zip(before, model.get_weights()):

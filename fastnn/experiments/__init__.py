@@ -21,7 +21,8 @@ name               module                     what it shows
 
 The name is what ``run(name)`` and the command line take; the modules are
 named so that none reads like ``fastnn.optimizers``, ``fastnn.initializers``,
-``fastnn.pretraining``, ``fastnn.solvers`` or the ``Dropout`` layer. Each module owns its settings, its table and its plot.
+``fastnn.pretraining``, ``fastnn.solvers`` or the ``Dropout`` layer. Each
+module owns its settings, its table and its plot.
 
 Each runs from Python, ``fastnn.experiments.run("depth", quick=True, seeds=1,
 out="dir")`` or ``fastnn.experiments.depth.run(...)``, or from the command

@@ -13,10 +13,11 @@ first hidden layers learn much more slowly than the last ones. We measure
 
 over the first 1,000 training images at initialisation and after every epoch
 (``fastnn.GradientNorms(X[:1000], y[:1000])``, a callback of the fit, whose
-``delta_norms`` are exactly those batch means' norms), for 2, 3 and 4 hidden layers of 30 units, trained with Nielsen's
-settings (see ``fastnn.experiments.depth``); then the same with ReLU hidden
-units and He initialisation (W ~ N(0, sqrt(2/n_in))), the remedy: relu' is 1 on
-active units, so delta keeps its size going down.
+``delta_norms`` are exactly those batch means' norms), for 2, 3 and 4
+hidden layers of 30 units, trained with Nielsen's settings (see
+``fastnn.experiments.depth``); then the same with ReLU hidden units and He
+initialisation (W ~ N(0, sqrt(2/n_in))), the remedy: relu' is 1 on active
+units, so delta keeps its size going down.
 
 The summary number is the ratio ||delta^(last hidden)|| / ||delta^(1)||: much
 larger than 1 means the first layer learns more slowly.
