@@ -9,6 +9,7 @@ back-propagation in typed Cython over BLAS, one compiled call per epoch.
 from . import blas_threads
 from .activations import ACTIVATIONS
 from .callbacks import Callback, EarlyStopping, History
+from .diagnostics import GradientNorms
 from .initializers import INITIALIZERS
 from .layers import Dense, Dropout
 from .losses import LOSSES
@@ -74,7 +75,7 @@ __all__ = [
     "Dense", "Dropout", "Sequential", "TrainingDivergedError",
     "SGD", "Adagrad", "Adam", "InverseTimeDecay", "StepDecay",
     "LBFGS", "ConjugateGradient", "ConvergenceWarning",
-    "Callback", "EarlyStopping", "History",
+    "Callback", "EarlyStopping", "History", "GradientNorms",
     "BackupAndRestore", "ModelCheckpoint", "CheckpointError",
     # computation graph (fastnn.tensor, fastnn.autograd, fastnn.functional, fastnn.model)
     "Tensor", "Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "grad",

@@ -488,6 +488,33 @@ class Sequential:
         return [(gW.copy(), None if gb is None else gb.copy())
                 for gW, gb in zip(net.grad_W, net.grad_b)]
 
+    def pretrain(self, X, epochs=1, batch_size=32, optimizer=None, corruption=0.0, verbose=1,
+                 tied=True, callbacks=None):
+        """Greedy layer-wise autoencoder pre-training of the hidden Dense layers,
+        from the input up, without labels (Bengio et al. 2007); the output
+        layer is untouched. Call it before ``fit``, which then fine-tunes.
+
+        Layer k is trained as the encoder h = f(W x~ + b) of an autoencoder on
+        the outputs of the layers below (fixed), with a decoder W^T (``tied``)
+        or a V of its own and a bias of its own, a sigmoid decoder and the
+        cross-entropy for inputs in [0, 1], a linear one and the squared error
+        otherwise; ``corruption`` is the masking-noise probability of a
+        denoising autoencoder. Each layer gets a fresh copy of ``optimizer``
+        (default ``SGD(lr=0.1)``). Shuffles and masks come from the model's
+        seed (a stream of their own: the next ``fit`` is not changed).
+        See ``fastnn.pretraining.pretrain`` for the details.
+
+        Returns
+        -------
+        list of list of float
+            ``losses[k][e]``: hidden layer k's mean reconstruction loss over its
+            epoch e (measured while training, noise on).
+        """
+        from .pretraining import pretrain
+        return pretrain(self, X, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                        corruption=corruption, verbose=verbose, tied=tied,
+                        callbacks=callbacks)
+
     def summary(self):
         """A table of the layers, their output shapes and parameter counts."""
         lines = [f"Sequential(loss={self.loss!r}, dtype={self.dtype.name})"]

@@ -33,6 +33,8 @@ PLOTS = {
     "init": ["init.png"],
     "optimizers": ["optimizers.png"],
     "regularization": ["regularization.png"],
+    "pretraining": ["pretraining.png"],
+    "solvers": ["solvers.png"],
 }
 
 
@@ -211,6 +213,66 @@ def test_regularization_results(quick_runs, data_dir, tmp_path_factory, capsys):
             row["train_accuracy"]["mean"] - row["val_accuracy"]["mean"])
     norms = [r["weight_norm"]["mean"] for r in rows]
     assert norms == sorted(norms, reverse=True) and norms[0] > 2 * norms[-1]
+
+
+def test_pretraining_results(quick_runs, data_dir, tmp_path_factory, capsys):
+    record, _, _ = run_quick("pretraining", quick_runs, data_dir, tmp_path_factory, capsys)
+    config = record["config"]
+    rows = record["results"]["rows"]
+    expected = [len(h) for h in [[30] * d for d in config["depths"]] + [config["wide"]]]
+    assert [len(r["hidden"]) for r in rows] == [n for n in expected for _ in range(2)]
+    assert [r["pretrained"] for r in rows] == [False, True] * len(expected)
+    for plain, pre in zip(rows[0::2], rows[1::2]):
+        assert plain["layers"] == pre["layers"]
+        count = len(pre["hidden"])
+        assert len(pre["val_accuracy_curve"]) == pre["epochs"] + 1
+        assert len(pre["delta_start"]) == count + 1 and len(pre["pretrain_loss"]) == count
+        assert plain["pretrain_loss"] == []
+        # the same random weights: identical output layers give about the same
+        # validation accuracy at the start; pre-training then learns faster, and
+        # its first hidden layer gets a larger share of the gradient
+        assert pre["first_epoch_accuracy"]["mean"] > plain["first_epoch_accuracy"]["mean"] + 0.05
+        assert pre["ratio_start"]["mean"] < plain["ratio_start"]["mean"]
+        assert pre["delta_start"][0] > plain["delta_start"][0]
+        assert plain["ratio_start"]["mean"] == pytest.approx(
+            plain["delta_start"][count - 1] / plain["delta_start"][0])
+    assert "validation % after each fine-tuning epoch" in record["table"]
+
+    # the start of fine-tuning from random weights is the lecture's back-propagation
+    data = load_data("mnist", data_dir, download=False)
+    n = record["results"]["n_grad"]
+    model = build_mlp([30] * config["depths"][0], seed=0)
+    expected = _numpy_bias_gradient_norms(model.get_weights(), data.X_train[:n],
+                                          data.y_train[:n])
+    np.testing.assert_allclose(rows[0]["delta_start"], expected, rtol=2e-4)
+
+
+def test_solvers_results(quick_runs, data_dir, tmp_path_factory, capsys):
+    record, _, _ = run_quick("solvers", quick_runs, data_dir, tmp_path_factory, capsys)
+    results = record["results"]
+    rows = {r["method"]: r for r in results["rows"]}
+    assert list(rows) == ["L-BFGS", "CG", "SGD", "SGD 1/t", "Adagrad"]
+    assert results["optimum"]["source"] == "scikit-learn"
+    j_star = results["optimum"]["J"]
+    for name, row in rows.items():
+        points = row["points"][0]
+        assert points[0][:2] == [0, 0.0]
+        # nobody beats scikit-learn's optimum (up to its tolerance)
+        assert min(p[2] for p in points) > j_star - 1e-5
+        if row["kind"] == "full":
+            values = [p[2] for p in points]
+            assert values == sorted(values, reverse=True)  # line searches only go down
+            assert points[-1][0] > len(points) - 2       # at least a pass per iteration
+        else:
+            assert [p[0] for p in points] == list(range(record["config"]["epochs"] + 1))
+        assert row["final_gap"]["mean"] == pytest.approx(points[-1][2] - j_star)
+    # in a few passes SGD is far ahead of the full-batch solvers; given the
+    # iterations, L-BFGS gets closest to the optimum
+    sgd_after_1 = rows["SGD"]["points"][0][1][2]
+    lbfgs_after_3 = [p[2] for p in rows["L-BFGS"]["points"][0] if p[0] <= 3][-1]
+    assert sgd_after_1 < lbfgs_after_3
+    assert rows["L-BFGS"]["final_gap"]["mean"] == min(r["final_gap"]["mean"]
+                                                      for r in rows.values())
 
 
 def test_same_seed_same_results(data_dir):

@@ -13,11 +13,16 @@ name               module                     what it shows
                                               weights
 ``optimizers``     ``optimizer_comparison``   SGD, SGD 1/t, momentum, Adagrad, Adam
 ``regularization`` ``regularization``         L2 strength vs the train/validation gap
+``pretraining``    ``pretraining_comparison`` deep sigmoid nets from random weights or
+                                              greedy autoencoder pre-training
+``solvers``        ``solver_comparison``      softmax regression: L-BFGS and CG vs SGD
+                                              and Adagrad, objective vs passes and time
 ================== ========================== ==========================================
 
 The name is what ``run(name)`` and the command line take; the modules are
-named so that none reads like ``fastnn.optimizers``, ``fastnn.initializers``
-or the ``Dropout`` layer. Each module owns its settings, its table and its plot.
+named so that none reads like ``fastnn.optimizers``, ``fastnn.initializers``,
+``fastnn.pretraining``, ``fastnn.solvers`` or the ``Dropout`` layer. Each
+module owns its settings, its table and its plot.
 
 Each runs from Python, ``fastnn.experiments.run("depth", quick=True, seeds=1,
 out="dir")`` or ``fastnn.experiments.depth.run(...)``, or from the command
@@ -27,16 +32,18 @@ matplotlib: ``pip install 'fastnn[plot]'``). ``quick=True`` runs a reduced
 version in seconds; the default is the full reproduction.
 """
 
-from . import (depth, dropout_comparison, initialization, optimizer_comparison, regularization,
-               vanishing)
+from . import (depth, dropout_comparison, initialization, optimizer_comparison,
+               pretraining_comparison, regularization, solver_comparison, vanishing)
 
 __all__ = ["EXPERIMENTS", "run", "depth", "vanishing", "dropout_comparison", "initialization",
-           "optimizer_comparison", "regularization"]
+           "optimizer_comparison", "regularization", "pretraining_comparison",
+           "solver_comparison"]
 
 #: Experiment modules by name.
 EXPERIMENTS = {module.NAME: module
                for module in (depth, vanishing, dropout_comparison, initialization,
-                              optimizer_comparison, regularization)}
+                              optimizer_comparison, regularization, pretraining_comparison,
+                              solver_comparison)}
 
 
 def run(name, quick=False, seeds=1, out=None, **kwargs):

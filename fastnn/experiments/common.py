@@ -195,7 +195,7 @@ class _Probes(Callback):
             self.values[name].append(probe(self.model))
 
 
-def train_model(model, data, epochs, batch_size, optimizer, probes=None):
+def train_model(model, data, epochs, batch_size, optimizer, probes=None, callbacks=()):
     """Train ``model`` on ``data.X_train`` and record what the plots need.
 
     Parameters
@@ -206,6 +206,9 @@ def train_model(model, data, epochs, batch_size, optimizer, probes=None):
     optimizer : Optimizer
     probes : dict of name -> callable(model) or None
         Measured at initialisation and after every epoch.
+    callbacks : sequence of Callback
+        More callbacks for ``fit`` (after the probes'), e.g.
+        ``fastnn.GradientNorms``.
 
     Returns
     -------
@@ -226,7 +229,7 @@ def train_model(model, data, epochs, batch_size, optimizer, probes=None):
     try:
         model.fit(data.X_train, data.y_train, epochs=epochs, batch_size=batch_size,
                   optimizer=optimizer, validation_data=(data.X_val, data.y_val), verbose=0,
-                  callbacks=[_Probes(probes, values)])
+                  callbacks=[_Probes(probes, values), *callbacks])
     except TrainingDivergedError as exc:
         diverged = str(exc)
     seconds = time.perf_counter() - start

@@ -11,12 +11,13 @@ first hidden layers learn much more slowly than the last ones. We measure
 
     ||delta^(l)|| = || (1/1000) sum_i dC_i/db^(l) ||_2
 
-over the first 1,000 training images (``model.gradients(X[:1000], y[:1000])``,
-whose ``db`` is exactly that batch mean) at initialisation and after every
-epoch, for 2, 3 and 4 hidden layers of 30 units, trained with Nielsen's
-settings (see ``fastnn.experiments.depth``); then the same with ReLU hidden
-units and He initialisation (W ~ N(0, sqrt(2/n_in))), the remedy: relu' is 1 on
-active units, so delta keeps its size going down.
+over the first 1,000 training images at initialisation and after every epoch
+(``fastnn.GradientNorms(X[:1000], y[:1000])``, a callback of the fit, whose
+``delta_norms`` are exactly those batch means' norms), for 2, 3 and 4
+hidden layers of 30 units, trained with Nielsen's settings (see
+``fastnn.experiments.depth``); then the same with ReLU hidden units and He
+initialisation (W ~ N(0, sqrt(2/n_in))), the remedy: relu' is 1 on active
+units, so delta keeps its size going down.
 
 The summary number is the ratio ||delta^(last hidden)|| / ||delta^(1)||: much
 larger than 1 means the first layer learns more slowly.
@@ -26,6 +27,7 @@ import math
 
 import numpy as np
 
+from ..diagnostics import GradientNorms, plot_gradient_norms
 from ..optimizers import SGD
 from . import plotting
 from .common import (NIELSEN, build_mlp, format_table, percent, run_columns, seed_stats,
@@ -45,12 +47,6 @@ QUICK = {**FULL, "n_eval": 2000, "n_train": 2000, "epochs": 2}
 
 OPTIONS = experiment_options(depths=nonempty_int_list("depths", low=2, high=8),
                              n_grad=positive_int("n_grad"), variant=choice("variant", VARIANTS))
-
-
-def bias_gradient_norms(model, X, y):
-    """||db|| of every Dense layer (hidden layers first, output last) for the
-    batch-mean gradient on (X, y)."""
-    return [float(np.linalg.norm(db.astype(np.float64))) for _, db in model.gradients(X, y)]
 
 
 def _ratio(norms, depth):
@@ -81,9 +77,12 @@ def compute(config, data, seeds, log):
             def train_one(seed):
                 model = build_mlp([config["hidden"]] * depth, activation, init, loss=loss,
                                   seed=seed)
-                return train_model(model, data, config["epochs"], config["batch_size"],
-                                   SGD(lr=config["lr"], weight_decay=weight_decay),
-                                   probes={"norms": lambda m: bias_gradient_norms(m, Xg, yg)})
+                norms = GradientNorms(Xg, yg)
+                record = train_model(model, data, config["epochs"], config["batch_size"],
+                                     SGD(lr=config["lr"], weight_decay=weight_decay),
+                                     callbacks=[norms])
+                record["norms"] = norms.delta_norms
+                return record
 
             def describe(seed, run):
                 first, last = run["norms"][0], run["norms"][-1]
@@ -160,18 +159,9 @@ def plot(record, out):
     init_names = {"normal": "N(0, 1/sqrt(n_in))", "he_normal": "He N(0, sqrt(2/n_in))"}
     for r in rows:
         ax = axes[networks.index((r["activation"], r["init"])), depths.index(r["hidden_layers"])]
-        norms = np.array([[np.nan if v is None else v for v in row] for row in r["norms"]],
-                         dtype=float)
-        epochs = range(norms.shape[0])
-        for layer in range(r["hidden_layers"]):
-            ax.plot(epochs, norms[:, layer], marker="." if norms.shape[0] < 12 else None,
-                    label=f"hidden layer {layer + 1}")
-        ax.set_yscale("log")
-        ax.set_title(f"{r['activation']}, {init_names.get(r['init'], r['init'])}: "
-                     f"{r['hidden_layers']} hidden", fontsize=10)
-        ax.set_xlabel("epoch (0 = initialisation)")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
+        plot_gradient_norms(r["norms"], ax, layers=r["hidden_layers"], ylabel=None,
+                            title=f"{r['activation']}, {init_names.get(r['init'], r['init'])}: "
+                                  f"{r['hidden_layers']} hidden")
     for row in axes:
         row[0].set_ylabel("||delta^(l)|| = ||dC/db^(l)||")
     plotting.suptitle(fig, record, "Speed of learning of each hidden layer (gradient norm, "
