@@ -45,6 +45,7 @@ from .optimizers import _check_real
 from .progress import ProgressBar
 from .solvers import FullBatchSolver
 from .training import EpochRunner, EpochStats, TrainingLoop, check_fit_arguments, fit_seed
+from .data import DataSet
 from .validation import check_bool, check_X
 
 __all__ = ["Autoencoder", "AutoencoderEpochs", "pretrain", "RECONSTRUCTIONS"]
@@ -200,7 +201,7 @@ def _encode(model, index, H):
     plan = model._plans()[index]
     net = CompiledNet([plan], model.dtype, min(_ENCODE_ROWS, H.shape[0]),
                       get_loss("mse").code, None, 0, blas_threads.policy())
-    return net.predict(H)
+    return net.predict(DataSet(H))
 
 
 def check_pretrain_arguments(model, epochs, batch_size, optimizer, corruption, verbose, tied,
@@ -264,6 +265,9 @@ def pretrain(model, X, epochs=1, batch_size=32, optimizer=None, corruption=0.0, 
         When another thread is fitting or predicting with this model.
     """
     X = check_X(X, model.n_features, model.dtype)
+    if not isinstance(X, np.ndarray):
+        raise TypeError("pretrain takes a dense X (n_samples, n_features); got a sparse "
+                        "matrix: pass X.toarray() if it fits in memory")
     epochs, batch_size, optimizer, corruption, verbose, tied, callbacks = \
         check_pretrain_arguments(model, epochs, batch_size, optimizer, corruption, verbose,
                                  tied, callbacks)

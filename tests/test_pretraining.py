@@ -323,3 +323,6 @@ def test_bad_data_and_models(blobs):
         deep().pretrain(bad, verbose=0)
     with pytest.raises(ValueError, match="has 1 Dense layer .* and no hidden one"):
         Sequential([Dense(20, 3, "softmax")], seed=0).pretrain(X, verbose=0)
+    import scipy.sparse
+    with pytest.raises(TypeError, match="pretrain takes a dense X"):
+        deep().pretrain(scipy.sparse.csr_matrix(X), verbose=0)
