@@ -58,11 +58,11 @@ def interleaved(settings, ranks):
     """The one-process data whose k-th batch of R*b rows is the ranks' k-th
     batches in rank order (equal shards)."""
     b = settings["batch_size"]
-    shards = [fit_shards.shard_data(settings, r, ranks)[:2] for r in range(ranks)]
+    shards = [fit_shards.shard_data(settings, r, ranks)[:3] for r in range(ranks)]
     n = shards[0][0].shape[0]
-    X = np.concatenate([s[0][k:k + b] for k in range(0, n, b) for s in shards])
-    y = np.concatenate([s[1][k:k + b] for k in range(0, n, b) for s in shards])
-    return X, y
+    X, y, w = (np.concatenate([s[i][k:k + b] for k in range(0, n, b) for s in shards])
+               if shards[0][i] is not None else None for i in range(3))
+    return X, y, w
 
 
 OPTIMIZERS = ["sgd", "momentum", "adam"]
@@ -70,10 +70,11 @@ OPTIMIZERS = ["sgd", "momentum", "adam"]
 
 def one_process(settings, ranks):
     """The reference: one process on the interleaved data, batches of R*b."""
-    X, y = interleaved(settings, ranks)
+    X, y, w = interleaved(settings, ranks)
     model = fit_shards.build_model(settings)
     model.fit(X, y, epochs=settings["epochs"], batch_size=settings["batch_size"] * ranks,
-              shuffle=False, optimizer=fit_shards.build_optimizer(settings), verbose=0)
+              shuffle=False, optimizer=fit_shards.build_optimizer(settings), verbose=0,
+              sample_weight=w)
     return model
 
 
@@ -81,6 +82,7 @@ def one_process(settings, ranks):
 def test_ranks_train_as_one_process_on_the_concatenated_batches(tmp_path, ranks):
     cases = [{"optimizer": name, "lr": 0.05 if name == "adam" else 0.1, "weight_decay": 1e-3}
              for name in OPTIMIZERS]
+    cases.append({"optimizer": "sgd", "weighted": True})     # weighted global batch means
     done, results = run_ranks(tmp_path, ranks, cases)
     assert done.returncode == 0, done.stderr[-3000:]
     for case, result in zip(cases, results):
@@ -157,3 +159,14 @@ def test_comm_must_be_a_communicator():
     model = fastnn.Sequential([fastnn.Dense(2, 2, activation="softmax")])
     with pytest.raises(TypeError, match="comm must be an mpi4py communicator"):
         model.fit(np.zeros((4, 2)), [0, 1, 0, 1], comm="world", verbose=0)
+
+
+def test_comm_refuses_a_solver_and_backups_before_training():
+    from mpi4py import MPI
+    model = fastnn.Sequential([fastnn.Dense(2, 2, activation="softmax")])
+    X, y = np.zeros((4, 2)), [0, 1, 0, 1]
+    with pytest.raises(ValueError, match="mini-batch optimizers"):
+        model.fit(X, y, optimizer=fastnn.LBFGS(), comm=MPI.COMM_SELF, verbose=0)
+    with pytest.raises(ValueError, match="BackupAndRestore"):
+        model.fit(X, y, callbacks=[fastnn.BackupAndRestore("unused")], comm=MPI.COMM_SELF,
+                  verbose=0)

@@ -19,7 +19,7 @@ SETTINGS = {
     "n_per_rank": [24], "features": 5, "hidden": [7], "classes": 3, "dtype": "float64",
     "epochs": 3, "batch_size": 4, "shuffle": False, "optimizer": "sgd", "lr": 0.1,
     "weight_decay": 0.0, "dropout": 0.0, "seed": 3, "fail_rank": -1, "fail_in": "",
-    "validation": False,
+    "validation": False, "weighted": False,
 }
 
 
@@ -31,8 +31,10 @@ def shard_data(settings, rank, size):
     rng = np.random.default_rng(12345)
     X = rng.normal(size=(sum(counts), settings["features"]))
     y = rng.integers(0, settings["classes"], size=sum(counts))
+    w = rng.uniform(0.5, 2.0, size=sum(counts)) if settings["weighted"] else None
     start = sum(counts[:rank])
-    return X[start:start + counts[rank]], y[start:start + counts[rank]], X, y, counts
+    shard = slice(start, start + counts[rank])
+    return X[shard], y[shard], None if w is None else w[shard], counts
 
 
 def build_model(settings):
@@ -79,7 +81,7 @@ def main():
 def fit_case(stem, settings, comm):
     """Fit one case on this rank; False when it raised (written to stem.err)."""
     rank, size = comm.Get_rank(), comm.Get_size()
-    X, y, _, _, _ = shard_data(settings, rank, size)
+    X, y, w, _ = shard_data(settings, rank, size)
     failing = rank == settings["fail_rank"]
     if failing and settings["fail_in"] == "data":
         X = X.copy()
@@ -90,7 +92,8 @@ def fit_case(stem, settings, comm):
     try:
         model.fit(X, y, epochs=settings["epochs"], batch_size=settings["batch_size"],
                   shuffle=settings["shuffle"], optimizer=build_optimizer(settings),
-                  verbose=0, callbacks=callbacks, validation_data=validation, comm=comm)
+                  verbose=0, callbacks=callbacks, validation_data=validation, comm=comm,
+                  sample_weight=w)
     except Exception as exc:   # noqa: BLE001 -- reported to the test
         stem.with_suffix(".err").write_text(f"{type(exc).__name__}: {exc}")
         return False
