@@ -31,7 +31,7 @@
  * FMA, the baseline has not): setup.py compiles with -ffp-contract=off.
  * Explicit fma() everywhere would also be deterministic but costs a libm call
  * per operation on the baseline; the polynomials are accurate enough without.
- * (gcc ignores the standard pragma below and needs the flag; clang honours it.)
+ * (clang also honours the standard pragma below; gcc only the flag.)
  * Sums (softmax) are accumulated in 16 fixed lanes, element j into lane
  * j % 16, and the lanes combined by a fixed halving tree: the same order for
  * vectors of 4, 8 or 16. A NaN input gives a NaN output in every variant
@@ -58,11 +58,14 @@
 #define FASTNN_SIMD_KERNELS_H
 
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
+#endif
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define FASTNN_SIMD_DISPATCH 1
@@ -78,7 +81,6 @@
 #define FASTNN_COPYSIGNF __builtin_copysignf
 #define FASTNN_COPYSIGN __builtin_copysign
 #else
-#include <math.h>
 #define FASTNN_INLINE static inline
 #define FASTNN_UNUSED
 #define FASTNN_FABSF fabsf

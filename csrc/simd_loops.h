@@ -39,17 +39,24 @@
  * Returns total and writes top (the fused log-loss needs both).
  * Both reductions run over FASTNN_LANES fixed lanes (element j in lane j % 16)
  * combined by a fixed halving tree, so that the order of the additions, and
- * therefore the bits of the result, do not depend on the vector width. */
+ * therefore the bits of the result, do not depend on the vector width. The
+ * last n % 16 elements go through one whole block padded with -inf, which
+ * changes no lane (max(lane, -inf) = lane, lane + exp(-inf) = lane), so a row
+ * of 10 -- the output layer -- is one vector block, not 10 scalar exps. */
 #define FASTNN_SOFTMAX_ROW(base, T, exp1)                                             \
     FASTNN_ISA_ATTR static T FASTNN_NAME(base)(T* row, Py_ssize_t n, T* top_out) {   \
-        T lane[FASTNN_LANES], top, total, inv, e;                                     \
+        T lane[FASTNN_LANES], pad[FASTNN_LANES], top, total, inv, e;                  \
         Py_ssize_t b, l, w, j;                                                        \
         for (l = 0; l < FASTNN_LANES; l++) lane[l] = row[0];                          \
         for (b = 0; b + FASTNN_LANES <= n; b += FASTNN_LANES)                         \
             for (l = 0; l < FASTNN_LANES; l++)                                        \
                 lane[l] = row[b + l] > lane[l] ? row[b + l] : lane[l];                \
-        for (l = 0; b + l < n; l++)                                                   \
-            lane[l] = row[b + l] > lane[l] ? row[b + l] : lane[l];                    \
+        if (b < n) {                                                                  \
+            for (l = 0; l < FASTNN_LANES; l++) pad[l] = -HUGE_VAL;                    \
+            memcpy(pad, row + b, (size_t)(n - b) * sizeof(T));                        \
+            for (l = 0; l < FASTNN_LANES; l++)                                        \
+                lane[l] = pad[l] > lane[l] ? pad[l] : lane[l];                        \
+        }                                                                             \
         for (w = FASTNN_LANES / 2; w >= 1; w /= 2)                                    \
             for (l = 0; l < w; l++)                                                   \
                 lane[l] = lane[l + w] > lane[l] ? lane[l + w] : lane[l];              \
@@ -61,10 +68,15 @@
                 row[b + l] = e;                                                       \
                 lane[l] += e;                                                         \
             }                                                                         \
-        for (l = 0; b + l < n; l++) {                                                 \
-            e = exp1(row[b + l] - top);                                               \
-            row[b + l] = e;                                                           \
-            lane[l] += e;                                                             \
+        if (b < n) {                                                                  \
+            for (l = 0; l < FASTNN_LANES; l++) pad[l] = -HUGE_VAL;                    \
+            memcpy(pad, row + b, (size_t)(n - b) * sizeof(T));                        \
+            for (l = 0; l < FASTNN_LANES; l++) {                                      \
+                e = exp1(pad[l] - top);                                               \
+                pad[l] = e;                                                           \
+                lane[l] += e;                                                         \
+            }                                                                         \
+            memcpy(row + b, pad, (size_t)(n - b) * sizeof(T));                        \
         }                                                                             \
         for (w = FASTNN_LANES / 2; w >= 1; w /= 2)                                    \
             for (l = 0; l < w; l++) lane[l] += lane[l + w];                           \
