@@ -54,6 +54,8 @@ cdef extern from "simd_kernels.h" nogil:
     double fastnn_exp_f64_1(double x) noexcept
     float fastnn_sigmoid_f32_1(float a) noexcept
     double fastnn_sigmoid_f64_1(double a) noexcept
+    float fastnn_sigmoid_given_exp_f32_1(float a, float e) noexcept
+    double fastnn_sigmoid_given_exp_f64_1(double a, double e) noexcept
     float fastnn_tanh_f32_1(float x) noexcept
     double fastnn_tanh_f64_1(double x) noexcept
     void fastnn_exp_f32(float* y, Py_ssize_t n) noexcept
@@ -113,6 +115,15 @@ cdef inline floating _sigmoid(floating a) noexcept nogil:
         return fastnn_sigmoid_f32_1(a)
     else:
         return fastnn_sigmoid_f64_1(a)
+
+
+cdef inline floating _sigmoid_given_exp(floating a, floating e) noexcept nogil:
+    # _sigmoid(a) from e = _exp(-|a|) already computed (the binary
+    # cross-entropy needs e for its loss too): the same operations, the same bits.
+    if floating is float:
+        return fastnn_sigmoid_given_exp_f32_1(a, e)
+    else:
+        return fastnn_sigmoid_given_exp_f64_1(a, e)
 
 
 # ---------------------------------------------------------------- forward ---
@@ -275,15 +286,16 @@ cdef inline double sigmoid_binary_cross_entropy(floating* A, const int64_t* labe
     On return A holds p and delta = scale * (p - t).
     """
     cdef Py_ssize_t i, j, k
-    cdef floating a, t
+    cdef floating a, t, e
     cdef double loss = 0
     for i in range(rows):
         for j in range(cols):
             k = i * cols + j
             a = A[k]
             t = <floating>_target(labels, i, j, cols)
-            loss += <double>((a if a > 0 else 0) - a * t + _log1p(_exp(-fabs(a))))
-            A[k] = _sigmoid(a)
+            e = _exp(<floating>-fabs(a))
+            loss += <double>((a if a > 0 else 0) - a * t + _log1p(e))
+            A[k] = _sigmoid_given_exp(a, e)
             delta[k] = scale * (A[k] - t)
     return loss
 

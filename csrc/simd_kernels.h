@@ -180,17 +180,25 @@ FASTNN_INLINE double fastnn_exp_f64_1(double x) {
 }
 
 /* sigmoid(a) = 1 / (1 + e) for a >= 0 and e / (1 + e) for a < 0, with
- * e = exp(-|a|) <= 1, which never overflows. */
-FASTNN_INLINE float fastnn_sigmoid_f32_1(float a) {
-    float e = fastnn_exp_f32_1(-FASTNN_FABSF(a));
+ * e = exp(-|a|) <= 1, which never overflows. The *_given_exp forms take e
+ * already computed (the binary cross-entropy needs it for its loss too), in
+ * float32 arithmetic throughout (Cython would promote the constants). */
+FASTNN_INLINE float fastnn_sigmoid_given_exp_f32_1(float a, float e) {
     float r = 1.0f / (1.0f + e);
     return a >= 0.0f ? r : e * r;
 }
 
-FASTNN_INLINE double fastnn_sigmoid_f64_1(double a) {
-    double e = fastnn_exp_f64_1(-FASTNN_FABS(a));
+FASTNN_INLINE double fastnn_sigmoid_given_exp_f64_1(double a, double e) {
     double r = 1.0 / (1.0 + e);
     return a >= 0.0 ? r : e * r;
+}
+
+FASTNN_INLINE float fastnn_sigmoid_f32_1(float a) {
+    return fastnn_sigmoid_given_exp_f32_1(a, fastnn_exp_f32_1(-FASTNN_FABSF(a)));
+}
+
+FASTNN_INLINE double fastnn_sigmoid_f64_1(double a) {
+    return fastnn_sigmoid_given_exp_f64_1(a, fastnn_exp_f64_1(-FASTNN_FABS(a)));
 }
 
 /* tanh|x| = m / (m + 2) with m = e^(2|x|) - 1 = 2^k q + (2^k - 1) >= 0, a sum

@@ -255,3 +255,17 @@ def test_the_instruction_count_drivers_run():
     for name in module.KERNELS:
         for dtype in ("float32", "float64"):
             exec(module.driver(name, dtype, shape=(3, 4), calls=1), {})
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_fused_sigmoid_loss_leaves_the_bits_of_the_sigmoid_kernel(dtype):
+    # The binary cross-entropy computes p from the e^{-|a|} its loss needs;
+    # p must still be exactly what activation_forward's sigmoid gives.
+    A = (np.random.default_rng(2).standard_normal((50, 3)) * 30).astype(dtype)
+    A[0, :] = [0.0, -0.0, -200.0]
+    labels = np.random.default_rng(3).integers(0, 2, size=50).astype(np.int64)
+    P, delta = A.copy(), np.empty_like(A)
+    _kernels.output_delta(LOSS_CODES["binary_cross_entropy"], P, labels, 1.0, delta)
+    Y = A.copy()
+    _kernels.activation_forward(Y, ACTIVATION_CODES["sigmoid"])
+    assert_array_equal(P.view(np.uint8), Y.view(np.uint8))
