@@ -30,7 +30,14 @@ DIRECTIVES = {
 # -fno-trapping-math and -fno-math-errno let the compiler vectorise the kernels'
 # selects (sigmoid, clamps) and square roots: fastnn never reads floating-point
 # exception flags or errno. NaN and inf still behave as IEEE says.
-COMPILE_ARGS = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math", "-fno-math-errno"]
+# -fopenmp-simd honours the `#pragma omp simd` loops of csrc/simd_kernels.h
+# (no OpenMP runtime is linked). -ffp-contract=off forbids fusing a * b + c into
+# one FMA: csrc/simd_kernels.h compiles its kernels for the baseline, AVX2 and
+# AVX-512 (chosen at run time, never -march), and only without contraction do
+# all of them round every operation the same way, so that results are bitwise
+# identical whichever instruction set runs.
+SIMD_ARGS = ["-fopenmp-simd", "-ffp-contract=off"]
+COMPILE_ARGS = (["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math", "-fno-math-errno"]) + SIMD_ARGS
 
 
 
@@ -53,6 +60,9 @@ extensions = [
         include_dirs=[np.get_include(), "csrc"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
         extra_compile_args=COMPILE_ARGS,
+        # The C headers (simd_kernels.h includes simd_loops.h) are not seen by
+        # Cython's dependency tracking: an edit to one must still recompile.
+        depends=[str(h) for h in sorted(Path("csrc").glob("*.h"))],
     )
     for path in sorted(Path("csrc").glob("_*.pyx"))
 ]

@@ -81,6 +81,17 @@ def test_activation_forward(benchmark, name, shape, dtype):
     benchmark(_kernels.activation_forward, Y, get_activation(name).code)
 
 
+@pytest.mark.parametrize("n", [10 * 30, 128 * 1024])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_exp(benchmark, n, dtype):
+    """Y = exp(Y) in place, the SIMD exp behind sigmoid, softmax and the fused
+    losses (csrc/simd_kernels.h; bench/count_instructions.py counts its
+    instructions per element). The kernel is branch-free, so its cost does not
+    depend on the values, which grow to +inf over the repeated calls."""
+    Y = -_array((n,), dtype, scale=2.0)
+    benchmark(_kernels.exp, Y)
+
+
 @pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu"])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_activation_backward(benchmark, name, shape):

@@ -6,6 +6,8 @@ graph path, so both paths run the same machine code. Arrays must be
 C-contiguous and share one float dtype; outputs are written in place.
 """
 
+import os
+
 import numpy as np
 from cython cimport floating
 from libc.stdint cimport int64_t, uint64_t
@@ -23,6 +25,57 @@ LOSS_CODES = {"cross_entropy": LOSS_CROSS_ENTROPY,
               "binary_cross_entropy": LOSS_BINARY_CROSS_ENTROPY, "mse": LOSS_MSE,
               "poisson": LOSS_POISSON}
 OPTIMIZER_CODES = {"sgd": OPT_SGD, "adagrad": OPT_ADAGRAD, "adam": OPT_ADAM}
+
+
+# ------------------------------------------------ instruction set of the kernels ---
+
+cdef extern from "simd_kernels.h":
+    int fastnn_simd_count()
+    const char* fastnn_simd_name(int i)
+    int fastnn_simd_supported(int i)
+    const char* fastnn_simd_active_name()
+    int fastnn_simd_select(const char* name)
+
+# Every variant compiled into the kernels, best first ("baseline" is x86-64's
+# SSE2, or the portable build on another architecture).
+SIMD_VARIANTS = tuple(fastnn_simd_name(i).decode() for i in range(fastnn_simd_count()))
+
+
+def simd_supported():
+    """The variants of SIMD_VARIANTS that this CPU runs, best first."""
+    return tuple(fastnn_simd_name(i).decode() for i in range(fastnn_simd_count())
+                 if fastnn_simd_supported(i))
+
+
+def simd_variant():
+    """The variant the elementwise kernels of this module run: the best one
+    the CPU supports, or the one named by the environment variable FASTNN_SIMD
+    when the module was loaded. Every variant gives bitwise the same results."""
+    return fastnn_simd_active_name().decode()
+
+
+def _check_simd_name(name, what):
+    if name not in SIMD_VARIANTS:
+        raise ValueError(f"{what}={name!r} is not a SIMD variant: choose one of "
+                         f"{', '.join(SIMD_VARIANTS)}")
+    if name not in simd_supported():
+        raise ValueError(f"{what}={name!r} is not supported by this CPU, which runs "
+                         f"{', '.join(simd_supported())}")
+
+
+def _set_simd_variant(str name):
+    """Run this module's kernels (the Python twins, hence the graph path) with
+    variant ``name``; for the tests, which compare the variants bitwise. The
+    compiled training loop (fastnn._train) keeps the choice made at load time:
+    set FASTNN_SIMD before importing fastnn to change both."""
+    _check_simd_name(name, "name")
+    fastnn_simd_select(name.encode())
+
+
+# The load-time constructor of simd_kernels.h fell back to the best variant on
+# a bad FASTNN_SIMD; say so here, at import.
+if os.environ.get("FASTNN_SIMD"):
+    _check_simd_name(os.environ["FASTNN_SIMD"], "FASTNN_SIMD")
 
 
 def bias_add(floating[:, ::1] Y, const floating[::1] b):
@@ -46,6 +99,14 @@ def activation_forward(floating[:, ::1] Y, int code):
     if Y.shape[0] and Y.shape[1]:
         with nogil:
             kernels.activation_forward(code, &Y[0, 0], Y.shape[0], Y.shape[1])
+
+
+def exp(floating[::1] Y):
+    """Y = exp(Y) in place (the SIMD exp of csrc/simd_kernels.h; NumPy's
+    ``np.exp`` is its reference, within 1 ulp)."""
+    if Y.shape[0]:
+        with nogil:
+            kernels.exp_inplace(&Y[0], Y.shape[0])
 
 
 def activation_backward(const floating[:, ::1] Y, floating[:, ::1] G, int code):

@@ -11,7 +11,7 @@ Shapes use ``rows`` (examples in a batch) and ``cols`` (units of a layer).
 """
 
 from cython cimport floating
-from libc.math cimport exp, log, logf, log1p, log1pf, tanh, tanhf, sqrt, sqrtf, fabs
+from libc.math cimport log, logf, log1p, log1pf, sqrt, sqrtf, fabs
 from libc.stdint cimport int64_t
 from rng cimport RngState, rng_uniform
 
@@ -45,57 +45,42 @@ cdef enum:
     HYPER_SIZE = 4
 
 
-cdef extern from *:
-    """
-    #include <stdint.h>
-    #include <string.h>
-    /* exp(x) in float32 without a libm call, so that loops over it vectorise:
-       x = n ln2 + r with n = round(x / ln2), |r| <= ln2 / 2 (ln2 split in two
-       parts for an exact reduction), exp(r) by Cephes' degree-6 polynomial
-       (relative error about 2e-7), times 2^n applied as two normal powers of
-       two 2^(n/2) 2^(n - n/2), so results down to the subnormal range are
-       right. x is clamped to [-104, 88.3]: exp(-104) already rounds to 0 and
-       exp(88.3) is the largest float power of e. NaN stays NaN. */
-    static inline float fastnn_expf(float x) {
-        float t, r, p, scale1, scale2;
-        int32_t n, n1, bits;
-        x = x < -104.0f ? -104.0f : x;
-        x = x > 88.3f ? 88.3f : x;
-        t = x * 1.44269504088896341f;
-        n = (int32_t)(t + (t >= 0.0f ? 0.5f : -0.5f));
-        r = x - (float)n * 0.693359375f + (float)n * 2.12194440e-4f;
-        p = 1.9875691500e-4f;
-        p = p * r + 1.3981999507e-3f;
-        p = p * r + 8.3334519073e-3f;
-        p = p * r + 4.1665795894e-2f;
-        p = p * r + 1.6666665459e-1f;
-        p = p * r + 5.0000001201e-1f;
-        p = p * r * r + r + 1.0f;
-        n1 = n / 2;
-        bits = (n1 + 127) << 23;
-        memcpy(&scale1, &bits, sizeof scale1);
-        bits = (n - n1 + 127) << 23;
-        memcpy(&scale2, &bits, sizeof scale2);
-        return (p * scale1) * scale2;
-    }
-    /* sigmoid in float32 arithmetic throughout (Cython would promote the
-       constants to double): 1/(1+e) or e/(1+e) with e = exp(-|a|) <= 1. */
-    static inline float fastnn_sigmoidf(float a) {
-        float e = fastnn_expf(-fabsf(a));
-        float r = 1.0f / (1.0f + e);
-        return a >= 0.0f ? r : e * r;
-    }
-    """
-    float fastnn_expf(float x) noexcept nogil
-    float fastnn_sigmoidf(float a) noexcept nogil
+# The elementwise kernels over whole arrays (exp, sigmoid, tanh, their
+# derivatives, softmax rows) are C in simd_kernels.h, compiled for the x86-64
+# baseline, AVX2 and AVX-512 and dispatched at load time; the point functions
+# (*_1) are the same arithmetic on one value, for loops that do more per
+# element (the binary cross-entropy). The accuracy (1-3 ulp) and the
+# determinism across instruction sets are documented there.
+cdef extern from "simd_kernels.h" nogil:
+    float fastnn_exp_f32_1(float x) noexcept
+    double fastnn_exp_f64_1(double x) noexcept
+    float fastnn_sigmoid_f32_1(float a) noexcept
+    double fastnn_sigmoid_f64_1(double a) noexcept
+    float fastnn_sigmoid_given_exp_f32_1(float a, float e) noexcept
+    double fastnn_sigmoid_given_exp_f64_1(double a, double e) noexcept
+    float fastnn_tanh_f32_1(float x) noexcept
+    double fastnn_tanh_f64_1(double x) noexcept
+    void fastnn_exp_f32(float* y, Py_ssize_t n) noexcept
+    void fastnn_exp_f64(double* y, Py_ssize_t n) noexcept
+    void fastnn_sigmoid_f32(float* y, Py_ssize_t n) noexcept
+    void fastnn_sigmoid_f64(double* y, Py_ssize_t n) noexcept
+    void fastnn_tanh_f32(float* y, Py_ssize_t n) noexcept
+    void fastnn_tanh_f64(double* y, Py_ssize_t n) noexcept
+    void fastnn_sigmoid_backward_f32(const float* y, float* g, Py_ssize_t n) noexcept
+    void fastnn_sigmoid_backward_f64(const double* y, double* g, Py_ssize_t n) noexcept
+    void fastnn_tanh_backward_f32(const float* y, float* g, Py_ssize_t n) noexcept
+    void fastnn_tanh_backward_f64(const double* y, double* g, Py_ssize_t n) noexcept
+    float fastnn_softmax_row_f32(float* row, Py_ssize_t n, float* top) noexcept
+    double fastnn_softmax_row_f64(double* row, Py_ssize_t n, double* top) noexcept
+    void fastnn_softmax_rows_f32(float* y, Py_ssize_t rows, Py_ssize_t cols) noexcept
+    void fastnn_softmax_rows_f64(double* y, Py_ssize_t rows, Py_ssize_t cols) noexcept
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
-    # float32: the vectorisable polynomial above; float64: libm.
     if floating is float:
-        return fastnn_expf(x)
+        return fastnn_exp_f32_1(x)
     else:
-        return exp(x)
+        return fastnn_exp_f64_1(x)
 
 
 cdef inline floating _log(floating x) noexcept nogil:
@@ -114,9 +99,9 @@ cdef inline floating _log1p(floating x) noexcept nogil:
 
 cdef inline floating _tanh(floating x) noexcept nogil:
     if floating is float:
-        return tanhf(x)
+        return fastnn_tanh_f32_1(x)
     else:
-        return tanh(x)
+        return fastnn_tanh_f64_1(x)
 
 
 cdef inline floating _sqrt(floating x) noexcept nogil:
@@ -127,13 +112,20 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
 
 
 cdef inline floating _sigmoid(floating a) noexcept nogil:
-    # e = e^{-|a|} <= 1 never overflows; sigmoid(a) = 1/(1+e) for a >= 0 and
-    # e/(1+e) for a < 0, as a select (no branch).
-    cdef double e
+    # 1/(1+e) or e/(1+e) with e = e^{-|a|} <= 1 (simd_kernels.h).
     if floating is float:
-        return fastnn_sigmoidf(a)
-    e = exp(-fabs(a))
-    return 1 / (1 + e) if a >= 0 else e / (1 + e)
+        return fastnn_sigmoid_f32_1(a)
+    else:
+        return fastnn_sigmoid_f64_1(a)
+
+
+cdef inline floating _sigmoid_given_exp(floating a, floating e) noexcept nogil:
+    # _sigmoid(a) from e = _exp(-|a|) already computed (the binary
+    # cross-entropy needs e for its loss too): the same operations, the same bits.
+    if floating is float:
+        return fastnn_sigmoid_given_exp_f32_1(a, e)
+    else:
+        return fastnn_sigmoid_given_exp_f64_1(a, e)
 
 
 # ---------------------------------------------------------------- forward ---
@@ -165,22 +157,27 @@ cdef inline void add_column_sums(const floating* D, Py_ssize_t rows, Py_ssize_t 
 
 cdef inline void softmax_rows(floating* Y, Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
     """Y[i, :] = exp(Y[i, :] - max_j Y[i, j]) / sum_j exp(...), in place."""
-    cdef Py_ssize_t i, j
-    cdef floating top, total
-    cdef floating* row
-    for i in range(rows):
-        row = Y + i * cols
-        top = row[0]
-        for j in range(1, cols):
-            if row[j] > top:
-                top = row[j]
-        total = 0
-        for j in range(cols):
-            row[j] = _exp(row[j] - top)
-            total += row[j]
-        total = 1 / total
-        for j in range(cols):
-            row[j] *= total
+    if floating is float:
+        fastnn_softmax_rows_f32(Y, rows, cols)
+    else:
+        fastnn_softmax_rows_f64(Y, rows, cols)
+
+
+cdef inline floating softmax_row(floating* row, Py_ssize_t cols, floating* top) noexcept nogil:
+    """One row of softmax_rows: row becomes softmax(row); returns sum_j exp(row[j] - top),
+    the normaliser, and writes top = max_j row[j] (both taken before the overwrite)."""
+    if floating is float:
+        return fastnn_softmax_row_f32(row, cols, top)
+    else:
+        return fastnn_softmax_row_f64(row, cols, top)
+
+
+cdef inline void exp_inplace(floating* Y, Py_ssize_t n) noexcept nogil:
+    """Y = exp(Y) elementwise."""
+    if floating is float:
+        fastnn_exp_f32(Y, n)
+    else:
+        fastnn_exp_f64(Y, n)
 
 
 cdef inline void activation_forward(int code, floating* Y, Py_ssize_t rows,
@@ -188,11 +185,15 @@ cdef inline void activation_forward(int code, floating* Y, Py_ssize_t rows,
     """Y = f(Y) in place, f chosen by the activation code."""
     cdef Py_ssize_t i, n = rows * cols
     if code == ACT_SIGMOID:
-        for i in range(n):
-            Y[i] = _sigmoid(Y[i])
+        if floating is float:
+            fastnn_sigmoid_f32(Y, n)
+        else:
+            fastnn_sigmoid_f64(Y, n)
     elif code == ACT_TANH:
-        for i in range(n):
-            Y[i] = _tanh(Y[i])
+        if floating is float:
+            fastnn_tanh_f32(Y, n)
+        else:
+            fastnn_tanh_f64(Y, n)
     elif code == ACT_RELU:
         # Branch-free so that the compiler vectorises it.
         for i in range(n):
@@ -217,11 +218,15 @@ cdef inline void activation_backward(int code, const floating* Y, floating* G,
     cdef Py_ssize_t i, j, n = rows * cols
     cdef floating s
     if code == ACT_SIGMOID:
-        for i in range(n):
-            G[i] *= Y[i] * (1 - Y[i])
+        if floating is float:
+            fastnn_sigmoid_backward_f32(Y, G, n)
+        else:
+            fastnn_sigmoid_backward_f64(Y, G, n)
     elif code == ACT_TANH:
-        for i in range(n):
-            G[i] *= 1 - Y[i] * Y[i]
+        if floating is float:
+            fastnn_tanh_backward_f32(Y, G, n)
+        else:
+            fastnn_tanh_backward_f64(Y, G, n)
     elif code == ACT_RELU:
         for i in range(n):
             G[i] = G[i] if Y[i] > 0 else 0
@@ -289,41 +294,33 @@ cdef inline double softmax_cross_entropy(floating* A, const int64_t* labels, con
     cdef floating* row
     cdef floating* drow
     cdef const floating* trow
-    cdef double loss = 0, li
+    cdef double loss = 0, li, ta
     for i in range(rows):
         row = A + i * cols
         drow = delta + i * cols
         trow = T + i * cols if T != NULL else NULL
         s = scale if w == NULL else scale * w[i]
-        top = row[0]
-        for j in range(1, cols):
-            if row[j] > top:
-                top = row[j]
-        # The loss needs the logits before row is overwritten.
+        # The loss needs the logits before softmax_row overwrites them with
+        # p_ij: ta = sum_j t_ij a_ij.
         if T == NULL:
-            li = <double>(top - row[labels[i]])
+            ta = <double>row[labels[i]]
             t_sum = 1
         else:
-            li = 0
+            ta = 0
             t_sum = 0
             for j in range(cols):
-                li += <double>trow[j] * <double>(top - row[j])
+                ta += <double>trow[j] * <double>row[j]
                 t_sum += trow[j]
-        total = 0
-        for j in range(cols):
-            row[j] = _exp(row[j] - top)
-            total += row[j]
-        li += <double>t_sum * <double>_log(total)
+        # Row becomes p_i; total = sum_j e^{a_ij - top_i}.
+        total = softmax_row(row, cols, &top)
+        li = <double>t_sum * <double>top - ta + <double>t_sum * <double>_log(total)
         loss += _weight(w, i) * li
-        total = 1 / total
         if T == NULL:
             for j in range(cols):
-                row[j] *= total
                 drow[j] = s * row[j]
             drow[labels[i]] -= s
         else:
             for j in range(cols):
-                row[j] *= total
                 drow[j] = s * (t_sum * row[j] - trow[j])
     return loss
 
@@ -339,7 +336,7 @@ cdef inline double sigmoid_binary_cross_entropy(floating* A, const int64_t* labe
     t in [0, 1] may be soft. On return A holds p and delta = scale w_i (p - t).
     """
     cdef Py_ssize_t i, j, k
-    cdef floating a, t, s
+    cdef floating a, t, s, e
     cdef double loss = 0, li
     for i in range(rows):
         s = scale if w == NULL else scale * w[i]
@@ -348,8 +345,9 @@ cdef inline double sigmoid_binary_cross_entropy(floating* A, const int64_t* labe
             k = i * cols + j
             a = A[k]
             t = _target_value(labels, T, i, j, cols)
-            li += <double>((a if a > 0 else 0) - a * t + _log1p(_exp(-fabs(a))))
-            A[k] = _sigmoid(a)
+            e = _exp(<floating>-fabs(a))      # one exp for the loss and the sigmoid
+            li += <double>((a if a > 0 else 0) - a * t + _log1p(e))
+            A[k] = _sigmoid_given_exp(a, e)
             delta[k] = s * (A[k] - t)
         loss += _weight(w, i) * li
     return loss
