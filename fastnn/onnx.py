@@ -43,7 +43,7 @@ MIN_OPSET = 13
 
 #: fastnn activation name -> ONNX operator (None: no node).
 ONNX_ACTIVATIONS = {"identity": None, "sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu",
-                    "softmax": "Softmax"}
+                    "softmax": "Softmax", "exp": "Exp"}
 
 
 def _onnx_module():
@@ -55,14 +55,23 @@ def _onnx_module():
     return onnx
 
 
-def _sequential_of(model: Any) -> Sequential:
-    """The Sequential whose ``predict_proba`` the graph computes.
+def _sequential_of(model: Any) -> tuple[Sequential, bool]:
+    """The Sequential whose outputs the graph computes, and whether the graph
+    must widen one output p into the two columns (1 - p, p).
 
-    An object that wraps a Sequential (an estimator holding its fitted
-    network) is exported by returning that network here.
+    A fitted fastnn.sklearn estimator is exported through its network: its
+    ``predict_proba`` (a classifier; (1 - p, p) for one logistic output) or
+    its ``predict`` (a regressor, shape (n, n_outputs)).
     """
     if isinstance(model, Sequential):
-        return model
+        return model, False
+    if hasattr(model, "_sync_in"):            # a fastnn.sklearn estimator
+        network = getattr(model, "_model", None)
+        if not isinstance(network, Sequential) or not hasattr(model, "n_outputs_"):
+            raise ValueError(f"fastnn.onnx.export: {type(model).__name__} is not fitted")
+        model._sync_in()            # coefs_/intercepts_ may have been assigned
+        two_columns = hasattr(model, "classes_") and model.n_outputs_ == 1
+        return network, two_columns
     raise TypeError(f"fastnn.onnx.export takes a fastnn.Sequential, got "
                     f"{type(model).__name__} (a fastnn.Model's forward is arbitrary Python "
                     f"and has no fixed graph to export)")
@@ -90,7 +99,8 @@ def to_onnx(model: Any, opset: int = MIN_OPSET, input_name: str = "X",
     onnx = _onnx_module()
     from onnx import TensorProto, helper, numpy_helper
 
-    net = _sequential_of(model)
+    net, two_columns = _sequential_of(model)
+    final = "positive_probability" if two_columns else output_name
     opset = _check_opset(opset)
     input_name = _check_name(input_name, "input_name")
     output_name = _check_name(output_name, "output_name")
@@ -125,7 +135,7 @@ def to_onnx(model: Any, opset: int = MIN_OPSET, input_name: str = "X",
         pending_scale = 1.0
         last = i == len(dense) - 1
         op = ONNX_ACTIVATIONS[layer.activation]
-        gemm_out = output_name if last and op is None else f"dense{i}_a"
+        gemm_out = final if last and op is None else f"dense{i}_a"
         inputs = [x, f"W{i}"]
         weights.append(numpy_helper.from_array(np.ascontiguousarray(layer.W, dtype), f"W{i}"))
         if layer.b is not None:
@@ -135,16 +145,25 @@ def to_onnx(model: Any, opset: int = MIN_OPSET, input_name: str = "X",
         nodes.append(helper.make_node("Gemm", inputs, [gemm_out], name=f"dense{i}", transB=1))
         x = gemm_out
         if op is not None:
-            out = output_name if last else f"dense{i}_y"
+            out = final if last else f"dense{i}_y"
             extra = {"axis": -1} if op == "Softmax" else {}
             nodes.append(helper.make_node(op, [x], [out], name=f"dense{i}_{layer.activation}",
                                           **extra))
             x = out
 
+    n_out = net.n_outputs
+    if two_columns:
+        # A binary classifier's predict_proba: (1 - p, p).
+        weights.append(numpy_helper.from_array(np.ones((1, 1), dtype=dtype), "one"))
+        nodes.append(helper.make_node("Sub", ["one", final], ["negative_probability"],
+                                      name="complement"))
+        nodes.append(helper.make_node("Concat", ["negative_probability", final],
+                                      [output_name], name="two_columns", axis=1))
+        n_out = 2
     graph = helper.make_graph(
         nodes, "fastnn_sequential",
         [helper.make_tensor_value_info(input_name, elem, ["batch", net.n_features])],
-        [helper.make_tensor_value_info(output_name, elem, ["batch", net.n_outputs])],
+        [helper.make_tensor_value_info(output_name, elem, ["batch", n_out])],
         initializer=weights)
     from . import __version__
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],

@@ -134,3 +134,24 @@ def test_a_missing_path_directory_leaves_nothing(tmp_path):
     with pytest.raises(FileNotFoundError):
         export(model, tmp_path / "missing" / "a.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_scikit_learn_drop_ins_export_their_predictions(n_classes, rng):
+    from sklearn.datasets import make_classification, make_regression
+
+    from fastnn.sklearn import MLPClassifier, MLPRegressor
+
+    X, y = make_classification(60, 6, n_informative=4, n_classes=n_classes, random_state=0)
+    X = X.astype(np.float32)
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=20, random_state=0).fit(X, y)
+    session = ort.InferenceSession(export(clf, None).SerializeToString())
+    got = session.run(None, {"X": X})[0]
+    np.testing.assert_allclose(got, clf.predict_proba(X), rtol=1e-5, atol=1e-6)
+    Xr, yr = make_regression(40, 4, n_targets=n_classes - 1, random_state=0)
+    reg = MLPRegressor(hidden_layer_sizes=(5,), max_iter=20, random_state=0).fit(Xr, yr)
+    session = ort.InferenceSession(export(reg, None).SerializeToString())
+    got = session.run(None, {"X": Xr})[0]
+    np.testing.assert_allclose(got.reshape(reg.predict(Xr).shape), reg.predict(Xr), rtol=1e-10)
+    with pytest.raises(ValueError, match="not fitted"):
+        export(MLPClassifier(), None)
