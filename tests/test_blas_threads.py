@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 import fastnn
+
+from children import CHILD_CWD, child_env  # noqa: E402
 from fastnn import blas_threads
 
 
@@ -75,12 +77,10 @@ def test_the_graph_path_twins_follow_the_policy_and_restore_the_setting(restore_
 
 
 def _run_python(code, env=None):
-    import os
     import subprocess
     import sys
-    full_env = dict(os.environ, **(env or {}))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=full_env, timeout=120)
+                          env=child_env(**(env or {})), cwd=CHILD_CWD, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -7,7 +7,6 @@ history of a run that was never interrupted.
 """
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,8 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import fastnn
+
+from children import child_env  # noqa: E402
 from fastnn import (SGD, Adagrad, Adam, BackupAndRestore, Callback, CheckpointError, Dense,
                     Dropout, EarlyStopping, Model, ModelCheckpoint, Sequential, checkpoints)
 
@@ -129,7 +130,7 @@ def test_sigkill_at_any_point_then_rerun_gives_bitwise_the_uninterrupted_run(tmp
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     backup, out = tmp_path / "backup", tmp_path / "out.npz"
-    base = dict(os.environ, PYTHONPATH=str(ROOT), FASTNN_NUM_THREADS="1")
+    base = child_env(FASTNN_NUM_THREADS="1")
     command = [sys.executable, str(script), str(backup), str(out)]
     # 16 steps per epoch; saves every 5 steps. Kill inside an epoch (at the
     # first chunk boundary from step 13), in the middle of writing the 4th

@@ -14,6 +14,8 @@ import pytest
 
 import fastnn
 
+from children import CHILD_CWD, child_env  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).parent / "mpi_scripts"))
 import fit_shards  # noqa: E402
 
@@ -34,7 +36,7 @@ def run_ranks(tmp_path, ranks, cases, timeout=120):
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-run-as-root")
     command += [sys.executable, str(SCRIPT), str(tmp_path), json.dumps(cases)]
-    env = dict(os.environ, FASTNN_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env = child_env(FASTNN_NUM_THREADS="1")
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env,
                           cwd=tmp_path)
     results = []
@@ -151,7 +153,7 @@ def test_comm_without_mpi4py_says_what_to_install(tmp_path):
             "except ImportError as e:\n"
             "    print(e)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
+                          env=child_env(), cwd=CHILD_CWD, timeout=60)
     assert "pip install" in done.stdout and "mpi4py" in done.stdout, done.stderr
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import fastnn
+from children import CHILD_CWD
 from fastnn import Dense, Sequential, Tensor
 from fastnn.blas_threads import DEFAULT_MIN_WORK, _env_number, _positive_int, _work
 from fastnn.cli import main
@@ -209,7 +210,7 @@ def test_import_survives_bad_variables():
     root = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     code = "import fastnn; print('imported'); fastnn.blas_threads.policy()"
-    done = subprocess.run([sys.executable, "-c", code],
+    done = subprocess.run([sys.executable, "-c", code], cwd=CHILD_CWD,
                           capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0 and "imported" in done.stdout, done.stderr
     assert "FASTNN_NUM_THREADS='abc'" in done.stderr

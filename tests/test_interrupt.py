@@ -19,6 +19,8 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import fastnn
+
+from children import child_env  # noqa: E402
 from fastnn import SGD, Callback, Dense, Sequential
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,9 +89,9 @@ KINDS = ["sequential", "graph", "solver"]
 def test_sigint_ends_fit_promptly_at_the_last_completed_step(tmp_path):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), FASTNN_NUM_THREADS="1")
+    env = child_env(FASTNN_NUM_THREADS="1")
     child = subprocess.Popen([sys.executable, str(script), *KINDS], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+                             stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     results = {}
     try:
         for kind in KINDS:

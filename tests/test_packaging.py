@@ -79,8 +79,11 @@ def built(tmp_path_factory):
                    cwd=root).stdout.strip()
     # This environment's packages after the venv's own (site appends .pth paths).
     Path(purelib, "_parent_env.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    # --ignore-installed: the parent environment (seen through the .pth) may
+    # hold an installed fastnn, which must not count as this one.
     _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-          "--no-index", "--no-compile", str(wheel)], cwd=root, env=_clean_env())
+          "--no-index", "--no-compile", "--ignore-installed", str(wheel)], cwd=root,
+         env=_clean_env())
     return sdist, wheel, python, Path(purelib)
 
 

@@ -13,12 +13,13 @@
   value is a ValueError naming it.
 """
 
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+
+from children import CHILD_CWD, child_env  # noqa: E402
 from numpy.testing import assert_allclose, assert_array_equal
 
 from fastnn import _kernels
@@ -219,9 +220,8 @@ print(_kernels.simd_variant(), digest)
 
 
 def run_with_simd(value, script=FIT_SCRIPT):
-    env = dict(os.environ, FASTNN_SIMD=value)
-    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", script], env=child_env(FASTNN_SIMD=value),
+                          cwd=CHILD_CWD, capture_output=True, text=True, timeout=120)
 
 
 def test_fastnn_simd_picks_the_variant_of_a_whole_fit_and_the_weights_agree_bitwise():

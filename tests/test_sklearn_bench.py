@@ -1,10 +1,11 @@
 """bench/sklearn_dropin.py runs end to end at toy size and prints its table
 (one row per setting, both accuracies); no time is asserted."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from children import child_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -13,7 +14,7 @@ def test_sklearn_dropin_bench_prints_every_setting_at_toy_size():
     proc = subprocess.run(
         [sys.executable, "bench/sklearn_dropin.py", "--n", "200", "--n-test", "100",
          "--n-lbfgs", "100", "--seeds", "1", "--epochs-scale", "0.01"],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+        cwd=REPO, env=child_env(), capture_output=True, text=True,
         timeout=300)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()

@@ -15,12 +15,13 @@ asserted by name and reason.
 """
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from children import CHILD_CWD, child_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,9 +44,9 @@ print(json.dumps([[r["check_name"], r["status"], repr(r["exception"])[:500]]
 
 @pytest.mark.parametrize("name", ["MLPClassifier", "MLPRegressor"])
 def test_check_estimator_passes(name):
-    env = {**os.environ, "SCIPY_ARRAY_API": "1", "PYTHONPATH": str(REPO)}
+    env = child_env(SCIPY_ARRAY_API="1")
     proc = subprocess.run([sys.executable, "-c", CHILD, name, REASON, *WEIGHT_CHECKS],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+                          cwd=CHILD_CWD, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     results = json.loads(proc.stdout.splitlines()[-1])
     assert len(results) > 50
