@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .training import EpochRunner
+from .sequential import CompiledEpochs
+from .training import fit_seed
 
 __all__ = ["Communicator", "DistributedError", "as_communicator"]
 
@@ -123,8 +124,7 @@ class Communicator:
         try:
             result = function(*args)
         except Exception as exc:       # noqa: BLE001 -- passed on to every rank
-            self.agree(error=exc)
-            raise AssertionError("unreachable") from exc
+            self.agree(error=exc)      # raises
         return self.agree(result)
 
     # ------------------------------------------------------ weights ---
@@ -171,44 +171,44 @@ def steps_per_epoch(comm, n_rows, batch_size):
     return min(-(-n // batch_size) for n in comm.agree(n_rows))
 
 
-class DataParallelEpochs(EpochRunner):
+class DataParallelEpochs(CompiledEpochs):
     """The compiled runner of a data-parallel fit (see the module docstring).
 
     Built by ``Sequential.fit(..., comm=...)`` once every rank's arguments
     have been checked and agreed on. Every rank runs the same number of
     steps per epoch (``steps_per_epoch``), makes the same updates, and meets
     the others in an ``agree`` after each epoch, so that a failure or a stop
-    anywhere ends the fit on every rank.
+    anywhere ends the fit on every rank. An epoch is one chunk
+    (``chunked = False``): a chunk boundary is local to a rank (its clock), so
+    nothing that could fail on one rank alone may run there.
     """
 
-    def __init__(self, model, comm, data, batch_size, shuffle, optimizer, accuracy):
-        from .sequential import epoch_stats
-        from .training import fit_seed
+    chunked = False
 
-        self.model, self.comm, self.data = model, comm, data
-        self.shuffle, self.optimizer, self.accuracy = shuffle, optimizer, accuracy
-        self._epoch_stats = epoch_stats
-        self.steps_per_epoch = steps_per_epoch(comm, data.n, batch_size)
-        seed = rank_seed(fit_seed(model._train_seq), comm.rank)
-        self.net = model._compiled_net(min(batch_size, data.n), optimizer, seed=seed,
-                                       allreduce=comm.allreduce_hook(model.dtype))
-        self.tau = optimizer.schedule.tau(self.steps_per_epoch)
+    def __init__(self, model, comm, data, batch_size, shuffle, optimizer, accuracy):
+        self.comm = comm
+        super().__init__(model, data, batch_size, shuffle, optimizer, accuracy)
+
+    def _steps_per_epoch(self, batch_size):
+        return steps_per_epoch(self.comm, self.data.n, batch_size)
+
+    def _new_net(self, rows):
+        seed = rank_seed(fit_seed(self.model._train_seq), self.comm.rank)
+        return self.model._compiled_net(rows, self.optimizer, seed=seed,
+                                        allreduce=self.comm.allreduce_hook(self.model.dtype))
 
     def begin(self):
         # Rank 0's initial weights everywhere (in place: the net points into them).
-        self.comm.broadcast([a for layer in self.model.dense_layers
-                             for a in (layer.W, layer.b) if a is not None])
+        self.comm.broadcast(self.parameters())
 
     def run_epoch(self, epoch):
-        # One chunk per epoch: a chunk boundary is local to a rank (its clock),
-        # so nothing that could fail on one rank alone may run there.
-        optimizer = self.optimizer
-        loss_sum, correct, weight_sum, failed = self.net.train_epoch(
-            self.data, self.shuffle, optimizer.schedule.base_rate(optimizer.lr, optimizer.epoch),
-            self.tau, 0, self.steps_per_epoch)
-        optimizer.t = self.net.steps
-        correct = sum(self.comm.agree(correct))     # loss and weight sums are global already
-        return self._epoch_stats(self.data, self.accuracy, loss_sum, correct, weight_sum, failed)
+        stats = self.run_steps(epoch, 0, self.steps_per_epoch)
+        # The loss and weight sums are global already; the correct counts are
+        # this rank's (agreed on every rank, whatever the targets' kind).
+        correct = self.comm.agree(stats.correct)
+        if stats.correct is not None:
+            stats.correct = sum(correct)
+        return stats
 
     def run(self, loop):
         for epoch in loop.epochs_to_run():

@@ -65,9 +65,15 @@ class CompiledEpochs(EpochRunner):
         self.model = model
         self.accuracy = accuracy
         self.n_examples = data.n
-        self.steps_per_epoch = -(-data.n // batch_size)
-        self.net = model._compiled_net(min(batch_size, data.n), optimizer, model._train_seq)
+        self.steps_per_epoch = self._steps_per_epoch(batch_size)
+        self.net = self._new_net(min(batch_size, data.n))
         self.tau = optimizer.schedule.tau(self.steps_per_epoch)
+
+    def _steps_per_epoch(self, batch_size):
+        return -(-self.data.n // batch_size)
+
+    def _new_net(self, rows):
+        return self.model._compiled_net(rows, self.optimizer, self.model._train_seq)
 
     def run_steps(self, epoch, first, stop):
         optimizer = self.optimizer

@@ -15,7 +15,6 @@ installed one.
 """
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import fastnn
+from children import child_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,8 +36,7 @@ def test_bench_runs_against_the_installed_fastnn_from_a_checkout_without_a_build
                     ignore=shutil.ignore_patterns("__pycache__", "results"))
     shutil.copytree(REPO / "fastnn", checkout / "fastnn",
                     ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd", "*.c"))
-    installed = Path(fastnn.__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": str(installed)}
+    env = child_env()
     out = tmp_path / "results.json"
     proc = subprocess.run(
         [sys.executable, "bench/run.py", "--skip", "train", "predict", "threads", "import",

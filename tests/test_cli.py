@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import fastnn
+from children import child_env
 from fastnn import Dense, Dropout, Sequential
 from fastnn.cli import _layers, build_parser, main
 from fastnn.datasets import load_mnist
@@ -78,7 +78,7 @@ def test_argument_errors_name_the_option_and_value(argv, option, shown, capsys):
 
 def test_python_dash_m_fastnn(tmp_path):
     # The child imports the fastnn this process imported (installed or in place).
-    env = {**os.environ, "PYTHONPATH": str(Path(fastnn.__file__).resolve().parent.parent)}
+    env = child_env()
     ok = subprocess.run([sys.executable, "-m", "fastnn", "--help"], cwd=tmp_path, env=env,
                         capture_output=True, text=True)
     assert ok.returncode == 0

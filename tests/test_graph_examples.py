@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 
-import fastnn
+from children import child_env
 from pathlib import Path
 
 import pytest
@@ -61,13 +61,12 @@ def test_residual_example_trains_end_to_end():
 
 
 # The child imports the fastnn this process imported (installed or built in place).
-FASTNN_HOME = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
 
 
 def test_example_runs_as_a_script_and_prints_its_accuracy():
     data = mnist_dir().parent
     env = dict(os.environ, FASTNN_DATA=str(data),
-               PYTHONPATH=os.pathsep.join([FASTNN_HOME, os.environ.get("PYTHONPATH", "")]))
+               PYTHONPATH=child_env()["PYTHONPATH"])
     result = subprocess.run([sys.executable, "examples/tensorflow_softmax.py", "--steps", "30"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

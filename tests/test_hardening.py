@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from children import CHILD_CWD
+from children import CHILD_CWD, child_env
 from fastnn import Dense, Sequential, Tensor
 from fastnn.blas_threads import DEFAULT_MIN_WORK, _env_number, _positive_int, _work
 from fastnn.cli import main
@@ -206,9 +206,7 @@ def test_good_variables_are_read():
 def test_import_survives_bad_variables():
     # The variables are read when the BLAS policy loads (the first compiled
     # call, blas_threads.policy()), not at import.
-    env = dict(os.environ, FASTNN_NUM_THREADS="abc", FASTNN_GEMM_MIN_WORK="xyz")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    env = child_env(FASTNN_NUM_THREADS="abc", FASTNN_GEMM_MIN_WORK="xyz")
     code = "import fastnn; print('imported'); fastnn.blas_threads.policy()"
     done = subprocess.run([sys.executable, "-c", code], cwd=CHILD_CWD,
                           capture_output=True, text=True, env=env, timeout=60)

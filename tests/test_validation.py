@@ -20,6 +20,7 @@ import tracemalloc
 import numpy as np
 
 import fastnn
+from children import CHILD_CWD, child_env
 import pytest
 
 import fastnn.data
@@ -867,12 +868,8 @@ def test_no_case_crashes_the_interpreter():
         print("survived")
     """)
     # The child imports the fastnn this process imported (installed or built in place).
-    home = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [home, os.environ.get("PYTHONPATH", "")]))
-    # cwd: not the repository root, whose fastnn/ sources would shadow the build.
     result = subprocess.run([sys.executable, "-c", script, os.path.dirname(__file__)],
-                            capture_output=True, text=True, env=env, timeout=120,
-                            cwd=os.path.dirname(os.path.abspath(__file__)))
+                            capture_output=True, text=True, env=child_env(), timeout=120,
+                            cwd=CHILD_CWD)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("survived")
