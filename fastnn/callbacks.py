@@ -195,12 +195,14 @@ class ProgressLogger(Callback):
     (``epoch 3/30 [====>.....] 1200/5000 steps 2.1s 41.2k ex/s loss=0.3456
     ETA 3.1s``) and ends with the epoch's logs; with one step per epoch (the
     full-batch solvers: an epoch is an iteration) one bar over the epochs.
-    ``verbose=2`` one line per epoch (always).
+    ``verbose=2`` one line per epoch (always). ``label`` (e.g. "pretrain
+    layer 2/3") goes before every line, with a colon.
     """
 
-    def __init__(self, epochs, verbose=1, file=None, min_interval=0.1):
+    def __init__(self, epochs, verbose=1, file=None, min_interval=0.1, label=None):
         self.epochs = epochs
         self.verbose = verbose
+        self.label = label
         self.file = sys.stderr if file is None else file
         self.min_interval = min_interval
         self.bar = None
@@ -212,10 +214,15 @@ class ProgressLogger(Callback):
         self._per_epoch = steps > 1
         self._steps = steps
         if self.verbose == 1 and not self._per_epoch:
-            self.bar = ProgressBar(self.epochs, desc="fit", file=self.file, unit="epochs",
+            self.bar = ProgressBar(self.epochs, desc=self.label or "fit", file=self.file,
+                                   unit="epochs",
                                    min_interval=self.min_interval)
             if self.loop is not None and self.loop.initial_epoch:
                 self.bar.update(self.loop.initial_epoch)
+
+    def _prefix(self, epoch):
+        text = f"epoch {epoch + 1}/{self.epochs}"
+        return f"{self.label}: {text}" if self.label else text
 
     @staticmethod
     def _format(logs):
@@ -223,7 +230,7 @@ class ProgressLogger(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.verbose == 1 and self._per_epoch:
-            self.bar = ProgressBar(self._steps, desc=f"epoch {epoch + 1}/{self.epochs}",
+            self.bar = ProgressBar(self._steps, desc=self._prefix(epoch),
                                    file=self.file, unit="steps",
                                    min_interval=self.min_interval)
             done = self.loop.step if self.loop is not None else 0
@@ -253,8 +260,7 @@ class ProgressLogger(Callback):
             self.bar.update(1, postfix=text)
         elif self.verbose == 2:
             elapsed = time.perf_counter() - self._start
-            print(f"epoch {epoch + 1}/{self.epochs} {elapsed:.1f}s {text}", file=self.file,
-                  flush=True)
+            print(f"{self._prefix(epoch)} {elapsed:.1f}s {text}", file=self.file, flush=True)
 
     def on_train_end(self, logs=None):
         self.close()

@@ -31,7 +31,6 @@ shuffles and masks of the ``fit`` that follows.
 """
 
 import copy
-import time
 
 import numpy as np
 
@@ -39,10 +38,8 @@ from . import blas_threads
 from ._pretrain import CompiledAutoencoder
 from ._train import CompiledNet
 from .activations import get_activation
-from .callbacks import ProgressLogger
 from .losses import get_loss
 from .optimizers import _check_real
-from .progress import ProgressBar
 from .solvers import FullBatchSolver
 from .training import EpochRunner, EpochStats, TrainingLoop, check_fit_arguments, fit_seed
 from .data import DataSet
@@ -142,8 +139,10 @@ class Autoencoder:
 
 
 class AutoencoderEpochs(EpochRunner):
-    """The training loop's runner for one layer's autoencoder: each epoch is
-    one nogil call of its CompiledAutoencoder over the layer's inputs H."""
+    """The training loop's runner for one layer's autoencoder: each range of
+    steps the loop asks for (about 0.2 s of work, fastnn.training) is one
+    nogil call of its CompiledAutoencoder over the layer's inputs H, which
+    keeps the epoch's order, PRNG and running sums between the calls."""
 
     def __init__(self, autoencoder, H, batch_size, optimizer, corruption, seed):
         self.H, self.optimizer = H, optimizer
@@ -152,30 +151,13 @@ class AutoencoderEpochs(EpochRunner):
                                         seed)
         self.tau = optimizer.schedule.tau(self.steps_per_epoch)
 
-    def run_epoch(self, epoch):
+    def run_steps(self, epoch, first, stop):
         optimizer = self.optimizer
         loss_sum, seen, failed = self.net.train_epoch(
-            self.H, optimizer.schedule.base_rate(optimizer.lr, optimizer.epoch), self.tau)
+            self.H, optimizer.schedule.base_rate(optimizer.lr, optimizer.epoch), self.tau,
+            first, stop)
         optimizer.t = self.net.steps
         return EpochStats(loss_sum, seen, None, failed)
-
-
-class _LayerProgress(ProgressLogger):
-    """fit's progress display, labelled with the layer being pre-trained."""
-
-    def __init__(self, epochs, verbose, label):
-        super().__init__(epochs, verbose)
-        self.label = label
-
-    def on_train_begin(self, logs=None):
-        self._start = time.perf_counter()
-        self.bar = (ProgressBar(self.epochs, desc=self.label, file=self.file, unit="epochs")
-                    if self.verbose == 1 else None)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.verbose == 2:
-            print(f"{self.label}: ", end="", file=self.file)
-        super().on_epoch_end(epoch, logs)
 
 
 def _stream(model):
@@ -291,9 +273,8 @@ def pretrain(model, X, epochs=1, batch_size=32, optimizer=None, corruption=0.0, 
             runner = AutoencoderEpochs(autoencoder, inputs, batch_size, layer_optimizer,
                                        corruption, fit_seed(seq))
             label = f"pretrain layer {index + 1}/{len(hidden)}"
-            loop = TrainingLoop(autoencoder, layer_optimizer, epochs,
-                                [*callbacks, *([_LayerProgress(epochs, verbose, label)]
-                                               if verbose else [])], 0)
+            loop = TrainingLoop(autoencoder, layer_optimizer, epochs, callbacks, verbose,
+                                progress_label=label)
             losses.append(list(loop.fit(runner).history["loss"]))
             if index + 1 < len(hidden):
                 H = _encode(model, index, H)

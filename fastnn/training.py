@@ -320,6 +320,9 @@ class TrainingLoop:
     validate : callable or None
         ``validate() -> {"loss": ..., "accuracy": ...}`` on the validation data,
         called after every epoch; its keys enter the logs as ``val_<key>``.
+    progress_label : str or None
+        What the progress display names the training by (``pretrain``'s
+        "pretrain layer 2/3"); None: plain "epoch 3/30".
 
     Attributes (read by callbacks through ``self.loop``)
     ----------------------------------------------------
@@ -336,7 +339,8 @@ class TrainingLoop:
         The callbacks whose state a training-state file holds, in order.
     """
 
-    def __init__(self, model, optimizer, epochs, callbacks, verbose, validate=None):
+    def __init__(self, model, optimizer, epochs, callbacks, verbose, validate=None,
+                 progress_label=None):
         self.model = model
         self.optimizer = optimizer
         self.epochs = epochs
@@ -349,7 +353,8 @@ class TrainingLoop:
                              f"training state ({savers!r}); use one")
         self.user_callbacks = [cb for cb in callbacks if cb not in savers]
         self.callbacks = [self.history] + self.user_callbacks + savers
-        self.progress = ProgressLogger(epochs, verbose) if verbose else None
+        self.progress = (ProgressLogger(epochs, verbose, label=progress_label) if verbose
+                         else None)
         if self.progress is not None:
             self.callbacks.append(self.progress)
         self.runner = None

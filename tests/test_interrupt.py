@@ -1,4 +1,4 @@
-"""Ctrl-C during fit: KeyboardInterrupt at the next step boundary, the model
+"""Ctrl-C during fit (and pretrain): KeyboardInterrupt at the next step boundary, the model
 at the weights of the last completed step, the history so far.
 
 The subprocess tests send a real SIGINT to a child that is training; the
@@ -67,6 +67,10 @@ for kind in sys.argv[1:]:
         model = Net()
         fit = lambda: model.fit(X, y, epochs=1000, batch_size=4, optimizer=SGD(lr=0.01),
                                 verbose=0, callbacks=[watch])
+    elif kind == "pretrain":        # the autoencoder of a 64-256 layer, 40000 steps
+        model = Sequential([Dense(64, 256, "relu"), Dense(256, 10, "softmax")], seed=0)
+        fit = lambda: model.pretrain(X, epochs=1000, batch_size=1, optimizer=SGD(lr=1e-4),
+                                     verbose=0, callbacks=[watch])
     else:                           # L-BFGS memorising random labels: many iterations
         model = Sequential([Dense(64, 64, "tanh"), Dense(64, 10, "softmax")],
                            dtype="float64", seed=0)
@@ -77,13 +81,15 @@ for kind in sys.argv[1:]:
         fit()
         result = {"interrupted": False}
     except KeyboardInterrupt:
-        same = all(np.array_equal(a, b) for a, b in zip(model.get_weights(), watch.weights))
+        # watch.model: the model fitted, or the layer's Autoencoder in pretrain.
+        trained = watch.model
+        same = all(np.array_equal(a, b) for a, b in zip(trained.get_weights(), watch.weights))
         result = {"interrupted": True, "same_as_last_step": same,
-                  "history": len(model.history.epoch), "position": watch.position}
+                  "history": len(trained.history.epoch), "position": watch.position}
     print(json.dumps(result), flush=True)
 """
 
-KINDS = ["sequential", "graph", "solver"]
+KINDS = ["sequential", "graph", "pretrain", "solver"]
 
 
 def test_sigint_ends_fit_promptly_at_the_last_completed_step(tmp_path):
@@ -113,7 +119,7 @@ def test_sigint_ends_fit_promptly_at_the_last_completed_step(tmp_path):
         # A hang guard only; the chunk time (0.2 s) is measured in bench/.
         assert result["latency"] < 10, (kind, result)
     # Inside the first epoch: the compiled and graph loops return within it.
-    for kind in ("sequential", "graph"):
+    for kind in ("sequential", "graph", "pretrain"):
         assert results[kind]["history"] == 0, (kind, results[kind])
         assert results[kind]["position"][0] == 0 and results[kind]["position"][1] > 0
     assert results["solver"]["history"] >= 1

@@ -123,6 +123,29 @@ def test_chunking_is_invisible_with_sample_weights_and_sparse_inputs(chunks):
         assert history == results[0][1]
 
 
+def test_pretrain_chunking_is_invisible_and_reports_batch_ends(chunks):
+    X, _ = data()                  # 53 rows: 11 steps of 5 per epoch
+    X = 1 / (1 + np.exp(-X))       # in [0, 1]: the cross-entropy reconstruction
+    results = []
+    for size in (1, 3, 10 ** 9):
+        chunks(size)
+        model = Sequential([Dense(6, 5, "sigmoid"), Dense(5, 4, "tanh"),
+                            Dense(4, 3, "softmax")], dtype="float64", seed=3)
+        recorder = BatchRecorder()
+        losses = model.pretrain(X, epochs=2, batch_size=5, optimizer=Adam(lr=0.02),
+                                corruption=0.3, verbose=0, callbacks=[recorder])
+        results.append((model.get_weights(), losses, recorder.events))
+    for weights, losses, _ in results[1:]:
+        for a, b in zip(weights, results[0][0]):
+            assert_array_equal(a, b)
+        assert losses == results[0][1]
+    # 2 layers x 2 epochs, each cut into chunks of 1, 3 (4 chunks) or 11 steps.
+    assert [len(events) for _, _, events in results] == [44, 16, 4]
+    assert [step for _, step, _ in results[1][2][:4]] == [2, 5, 8, 10]
+    # The last chunk's running loss is the epoch's.
+    assert results[2][2][0][2]["loss"] == results[0][1][0][0]
+
+
 # --------------------------------------------------- on_train_batch_end ---
 
 @pytest.mark.parametrize("make", [sequential, GraphNet], ids=["sequential", "graph"])
