@@ -56,8 +56,9 @@ def parse_args(argv=None):
     p.add_argument("--data", default=None,
                    help="directory with the MNIST IDX files (default: $FASTNN_DATA/mnist, ...)")
     p.add_argument("--skip", nargs="*", default=[],
-                   choices=["train", "predict", "threads", "import", "memory"],
-                   help="sections to skip (threads: concurrent predict_proba on one model)")
+                   choices=["train", "chunks", "predict", "threads", "import", "memory"],
+                   help="sections to skip (chunks: fit's in-epoch chunks against one call "
+                        "per epoch; threads: concurrent predict_proba on one model)")
     p.add_argument("--out", default=None, help="results JSON (default bench/results/<time>.json)")
     return p.parse_args(argv)
 
@@ -502,7 +503,7 @@ def main(argv=None):
 
     X = y = X64 = None
     source = "not loaded (no section that needs it runs)"
-    if not {"train", "predict", "threads", "memory"} <= set(args.skip):
+    if not {"train", "chunks", "predict", "threads", "memory"} <= set(args.skip):
         X, y, source = load_data(args.data, "float32")
         X64 = X.astype(np.float64) if "big" in args.nets and args.f64_batches else None
 
@@ -567,6 +568,7 @@ def main(argv=None):
         out()
         cells = train_section(args, settings, X, y, X64, peers, missing, threads, out)
         record["training"] = cells
+    if "chunks" not in args.skip:
         record["chunks"] = chunk_section(args, settings, X, y, out)
     if "predict" not in args.skip:
         record["prediction"] = predict_section(args, settings, X, y, peers, missing, out)
