@@ -100,7 +100,7 @@ class enable_grad(no_grad):
 
     __slots__ = ()
 
-    def __enter__(self):
+    def __enter__(self) -> enable_grad:
         self._prev = _mode.enabled
         _mode.enabled = True
         return self
@@ -163,11 +163,11 @@ class Function:
     """
 
     @staticmethod
-    def forward(ctx, *inputs):
+    def forward(ctx: Context, *inputs: Any) -> Any:
         raise NotImplementedError("a Function subclass must define forward(ctx, *inputs)")
 
     @staticmethod
-    def backward(ctx, grad_output):
+    def backward(ctx: Context, grad_output: np.ndarray) -> Any:
         raise NotImplementedError("a Function subclass must define backward(ctx, grad_output)")
 
     @classmethod

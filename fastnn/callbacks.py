@@ -18,12 +18,18 @@ floats, strings, bools, None, lists and NumPy arrays, and takes it back in
 end a chunk at every multiple of N steps, so ``on_train_batch_end`` sees each.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
 import sys
 import time
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from .progress import ProgressBar
+
+if TYPE_CHECKING:
+    from .training import TrainingLoop
 
 __all__ = ["Callback", "History", "EarlyStopping", "ProgressLogger"]
 
@@ -35,56 +41,56 @@ class Callback:
     loop = None
     step_interval = None
 
-    def set_model(self, model):
+    def set_model(self, model: Any) -> None:
         self.model = model
 
-    def set_loop(self, loop):
+    def set_loop(self, loop: TrainingLoop) -> None:
         self.loop = loop
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def on_train_batch_end(self, step, logs=None):
+    def on_train_batch_end(self, step: int, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def get_state(self):
+    def get_state(self) -> dict[str, Any]:
         """What a training-state file keeps of this callback (a dict)."""
         return {}
 
-    def set_state(self, state):
+    def set_state(self, state: dict[str, Any]) -> None:
         """Take back a ``get_state()`` when ``fit`` resumes from a backup."""
 
 
 class History(Callback):
     """Records every epoch's logs: ``history.history["loss"][epoch]``."""
 
-    def __init__(self):
+    def __init__(self) -> None:
+        self.history: dict[str, list[Any]] = {}
+        self.epoch: list[int] = []
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         self.history = {}
         self.epoch = []
 
-    def on_train_begin(self, logs=None):
-        self.history = {}
-        self.epoch = []
-
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)
 
-    def get_state(self):
+    def get_state(self) -> dict[str, Any]:
         return {"history": {key: list(values) for key, values in self.history.items()},
                 "epoch": list(self.epoch)}
 
-    def set_state(self, state):
+    def set_state(self, state: dict[str, Any]) -> None:
         self.history = {key: list(values) for key, values in state["history"].items()}
         self.epoch = list(state["epoch"])
 
@@ -118,8 +124,9 @@ class EarlyStopping(Callback):
     best : float
     """
 
-    def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto",
-                 restore_best_weights=False):
+    def __init__(self, monitor: str = "val_loss", patience: int = 0, min_delta: float = 0.0,
+                 mode: Literal["auto", "min", "max"] = "auto",
+                 restore_best_weights: bool = False) -> None:
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a string, got {monitor!r}")
         if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) \
@@ -139,7 +146,7 @@ class EarlyStopping(Callback):
         self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
         self.restore_best_weights = bool(restore_best_weights)
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         self.wait = 0
         self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch = None
@@ -151,7 +158,7 @@ class EarlyStopping(Callback):
             return value < self.best - self.min_delta
         return value > self.best + self.min_delta
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         logs = logs or {}
         if self.monitor not in logs:
             raise ValueError(f"EarlyStopping monitors {self.monitor!r} but the epoch logs hold "
@@ -170,15 +177,15 @@ class EarlyStopping(Callback):
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
         if self.restore_best_weights and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
 
-    def get_state(self):
+    def get_state(self) -> dict[str, Any]:
         return {"wait": self.wait, "best": self.best, "best_epoch": self.best_epoch,
                 "stopped_epoch": self.stopped_epoch, "best_weights": self.best_weights}
 
-    def set_state(self, state):
+    def set_state(self, state: dict[str, Any]) -> None:
         self.wait = int(state["wait"])
         self.best = float(state["best"])
         self.best_epoch = state["best_epoch"]
@@ -199,7 +206,8 @@ class ProgressLogger(Callback):
     layer 2/3") goes before every line, with a colon.
     """
 
-    def __init__(self, epochs, verbose=1, file=None, min_interval=0.1, label=None):
+    def __init__(self, epochs: int, verbose: int = 1, file: TextIO | None = None,
+                 min_interval: float = 0.1, label: str | None = None) -> None:
         self.epochs = epochs
         self.verbose = verbose
         self.label = label
@@ -208,7 +216,7 @@ class ProgressLogger(Callback):
         self.bar = None
         self._per_epoch = False
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         self._start = time.perf_counter()
         steps = self.loop.runner.steps_per_epoch if self.loop is not None else 1
         self._per_epoch = steps > 1
@@ -228,7 +236,7 @@ class ProgressLogger(Callback):
     def _format(logs):
         return " ".join(f"{k}={v:.4f}" for k, v in logs.items())
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         if self.verbose == 1 and self._per_epoch:
             self.bar = ProgressBar(self._steps, desc=self._prefix(epoch),
                                    file=self.file, unit="steps",
@@ -237,7 +245,7 @@ class ProgressLogger(Callback):
             self.bar.count = done
             self._epoch_start, self._first_step = time.perf_counter(), done
 
-    def on_train_batch_end(self, step, logs=None):
+    def on_train_batch_end(self, step: int, logs: dict[str, float] | None = None) -> None:
         if self.bar is None or not self._per_epoch or not self.bar.enabled:
             return
         done = step + 1
@@ -250,7 +258,7 @@ class ProgressLogger(Callback):
             text = f"{_si(rate)} ex/s {text} ETA {(self._steps - done) * per_step:.1f}s"
         self.bar.update(done - self.bar.count, postfix=text)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         text = self._format(logs or {})
         if self.bar is not None and self._per_epoch:
             self.bar.count = self._steps
@@ -262,10 +270,10 @@ class ProgressLogger(Callback):
             elapsed = time.perf_counter() - self._start
             print(f"{self._prefix(epoch)} {elapsed:.1f}s {text}", file=self.file, flush=True)
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
         self.close()
 
-    def close(self):
+    def close(self) -> None:
         """End the bar's line (also when fit is interrupted)."""
         if self.bar is not None:
             self.bar.close()

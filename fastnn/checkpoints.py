@@ -38,18 +38,25 @@ these files; ``load_weights(model, path)`` puts a file's weights into a
 model.
 """
 
+from __future__ import annotations
+
 import contextlib
 import json
 import numbers
 import os
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from .callbacks import Callback
 from .layers import Dense
 from .sequential import Sequential
+
+if TYPE_CHECKING:
+    from .model import Model
+    from .training import TrainingLoop
 
 __all__ = ["BackupAndRestore", "ModelCheckpoint", "CheckpointError", "load_weights",
            "read_state", "write_state", "capture", "restore", "architecture", "FORMAT",
@@ -107,7 +114,7 @@ def _fsync_directory(directory):
         os.close(fd)
 
 
-def write_state(path, state):
+def write_state(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
     """Write the training ``state`` (a dict, as from ``capture``) to ``path``
     atomically (see the module docstring); returns the Path."""
     path = Path(path)
@@ -129,7 +136,7 @@ def write_state(path, state):
     return path
 
 
-def read_state(path):
+def read_state(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The training state stored in ``path`` (arrays as NumPy arrays).
 
     Raises FileNotFoundError when there is no file and CheckpointError when
@@ -169,7 +176,7 @@ def read_state(path):
 
 # ------------------------------------------------------------ the state ---
 
-def architecture(model):
+def architecture(model: Sequential | Model) -> dict[str, Any]:
     """What a state file records of the model to recognise it: layers and
     loss of a Sequential, the parameter shapes of a graph Model; and the dtype."""
     if isinstance(model, Sequential):
@@ -182,7 +189,7 @@ def architecture(model):
             "parameters": [list(w.shape) for w in model.get_weights()]}
 
 
-def capture(loop):
+def capture(loop: TrainingLoop) -> dict[str, Any]:
     """The training state of a running ``TrainingLoop`` (module docstring).
     A runner that cannot save its state (a full-batch solver) gives
     ``runner: None``: such a state restores weights but cannot resume."""
@@ -258,7 +265,7 @@ def _same_layout(saved, current):
     return True
 
 
-def restore(loop, state, path):
+def restore(loop: TrainingLoop, state: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Put ``state`` (from ``read_state(path)``) into a ``TrainingLoop`` that
     has run ``on_train_begin``: the fit then resumes at the saved epoch and
     step. Everything is checked first; a CheckpointError changes nothing."""
@@ -327,7 +334,7 @@ def restore(loop, state, path):
     model.stop_training = bool(state["stop_training"])
 
 
-def load_weights(model, path):
+def load_weights(model: Sequential | Model, path: str | os.PathLike[str]) -> None:
     """Copy the weights stored in a training-state file (a ModelCheckpoint or
     a backup) into ``model``, after checking that the file was written for
     its architecture; raises CheckpointError otherwise, the model unchanged."""
@@ -395,7 +402,9 @@ class BackupAndRestore(Callback):
     restores_training = True
     FILENAME = "training_state.npz"
 
-    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+    def __init__(self, backup_dir: str | os.PathLike[str],
+                 save_freq: Literal["epoch"] | int = "epoch",
+                 delete_checkpoint: bool = True) -> None:
         self.backup_dir = Path(_check_path("backup_dir", backup_dir))
         self.save_freq = save_freq
         self.step_interval = _check_save_freq(save_freq)
@@ -405,10 +414,10 @@ class BackupAndRestore(Callback):
         self.delete_checkpoint = delete_checkpoint
 
     @property
-    def path(self):
+    def path(self) -> Path:
         return self.backup_dir / self.FILENAME
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         runner = self.loop.runner
         try:
             runner.get_state()
@@ -421,15 +430,15 @@ class BackupAndRestore(Callback):
     def _save(self):
         write_state(self.path, capture(self.loop))
 
-    def on_train_batch_end(self, step, logs=None):
+    def on_train_batch_end(self, step: int, logs: dict[str, float] | None = None) -> None:
         if self.step_interval and self.loop.global_step % self.step_interval == 0:
             self._save()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         if self.step_interval is None:
             self._save()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
         if self.delete_checkpoint and self.path.exists():
             self.path.unlink()
             _fsync_directory(self.backup_dir)
@@ -463,8 +472,9 @@ class ModelCheckpoint(Callback):
     save_freq : "epoch" or int > 0
     """
 
-    def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto",
-                 save_freq="epoch"):
+    def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss",
+                 save_best_only: bool = False, mode: Literal["auto", "min", "max"] = "auto",
+                 save_freq: Literal["epoch"] | int = "epoch") -> None:
         self.path = _check_path("path", path)
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a string, got {monitor!r}")
@@ -480,7 +490,7 @@ class ModelCheckpoint(Callback):
         self.best = None
         self.last_path = None
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         self.best = None
 
     def _target(self, epoch, logs):
@@ -507,18 +517,18 @@ class ModelCheckpoint(Callback):
             self.best = float(value)
         self.last_path = write_state(self._target(epoch, logs), capture(self.loop))
 
-    def on_train_batch_end(self, step, logs=None):
+    def on_train_batch_end(self, step: int, logs: dict[str, float] | None = None) -> None:
         if self.step_interval and self.loop.global_step % self.step_interval == 0:
             self._save(self.loop.epoch, logs)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         if self.step_interval is None:
             self._save(epoch, logs)
 
-    def get_state(self):
+    def get_state(self) -> dict[str, Any]:
         return {"best": self.best}
 
-    def set_state(self, state):
+    def set_state(self, state: dict[str, Any]) -> None:
         self.best = state["best"]
 
     def __repr__(self):

@@ -13,19 +13,35 @@ here, once, by fastnn.validation:
 - ``check_sample_weight``: finite weights >= 0, not all zero, or None.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from ._train import DataSet
 from .validation import check_sample_weight, check_targets, check_X
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from numpy.typing import ArrayLike, DTypeLike
+    from scipy.sparse import sparray, spmatrix
+
+    #: What ``fit`` / ``predict`` / ``evaluate`` take as X: an array-like, or a
+    #: scipy.sparse CSR/CSC matrix or sparse array (other formats are refused).
+    InputLike: TypeAlias = ArrayLike | spmatrix | sparray
 
 __all__ = ["DataSet", "input_data", "training_data", "has_accuracy"]
 
 
-def input_data(X, n_features, dtype, name="X"):
+def input_data(X: InputLike, n_features: int, dtype: DTypeLike, name: str = "X") -> DataSet:
     """A DataSet of inputs only (``predict``)."""
     return DataSet(check_X(X, n_features, dtype, name=name))
 
 
-def training_data(X, y, sample_weight, n_features, n_outputs, loss, dtype, x_name="X",
-                  y_name="y", weight_name="sample_weight"):
+def training_data(X: InputLike, y: ArrayLike, sample_weight: ArrayLike | None, n_features: int,
+                  n_outputs: int, loss: str, dtype: DTypeLike, x_name: str = "X",
+                  y_name: str = "y", weight_name: str = "sample_weight"
+                  ) -> tuple[DataSet, str]:
     """(DataSet, target kind) for ``fit``, ``evaluate`` and ``gradients``."""
     X = check_X(X, n_features, dtype, name=x_name)
     n = X.shape[0]
@@ -36,7 +52,7 @@ def training_data(X, y, sample_weight, n_features, n_outputs, loss, dtype, x_nam
     return DataSet(X, targets=values, weights=weights), kind
 
 
-def has_accuracy(kind):
+def has_accuracy(kind: str) -> bool:
     """Whether an accuracy means something for targets of ``kind``: class
     labels and probability rows (argmax), binary targets (every unit on the
     right side of 1/2); not real-valued regression targets."""

@@ -15,15 +15,26 @@ and after every epoch. ``plot_gradient_norms`` draws them (matplotlib, the
 ``plot`` extra, imported only when called).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, Sequence
+
 import numpy as np
 
 from .callbacks import Callback
 from .validation import check_labels, check_X
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
+
+    from .sequential import Sequential
+
 __all__ = ["GradientNorms", "gradient_norms", "plot_gradient_norms"]
 
 
-def gradient_norms(model, X, y):
+def gradient_norms(model: Sequential, X: ArrayLike, y: ArrayLike
+                   ) -> tuple[list[float], list[float]]:
     """(||db^(l)|| per Dense layer, ||dW^(l)|| per Dense layer) of the
     batch-mean gradient of ``model`` (a Sequential) on (X, y), as float64
     norms (NaN for a layer without bias)."""
@@ -62,12 +73,12 @@ class GradientNorms(Callback):
     from a stream of the model's seed that ``fit`` does not use.
     """
 
-    def __init__(self, X_probe, y_probe):
+    def __init__(self, X_probe: ArrayLike, y_probe: ArrayLike) -> None:
         self.X_probe, self.y_probe = X_probe, y_probe
         self.delta_norms, self.weight_norms = [], []
         self._checked = None
 
-    def set_model(self, model):
+    def set_model(self, model: Sequential) -> None:
         if not hasattr(model, "gradients") or not hasattr(model, "dense_layers"):
             raise TypeError(f"GradientNorms needs a Sequential (its gradients()), got "
                             f"{type(model).__name__}")
@@ -86,14 +97,14 @@ class GradientNorms(Callback):
             history.history["delta_norms"] = self.delta_norms
             history.history["weight_gradient_norms"] = self.weight_norms
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         self.delta_norms, self.weight_norms = [], []
         self._record()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self._record()
 
-    def ratio(self, which="delta"):
+    def ratio(self, which: Literal["delta", "weight"] = "delta") -> list[float]:
         """Per measurement, ||.|| of the last hidden layer over the first:
         much larger than 1 means the first layer learns more slowly."""
         norms = np.array(self._norms(which))
@@ -106,7 +117,8 @@ class GradientNorms(Callback):
             raise ValueError(f"which must be 'delta' or 'weight', got {which!r}")
         return self.delta_norms if which == "delta" else self.weight_norms
 
-    def plot(self, which="delta", ax=None, hidden_only=True):
+    def plot(self, which: Literal["delta", "weight"] = "delta", ax: Axes | None = None,
+             hidden_only: bool = True) -> Axes:
         """``plot_gradient_norms`` of the recorded norms; returns the Axes."""
         norms = self._norms(which)
         layers = len(norms[0]) - 1 if hidden_only and norms and len(norms[0]) > 1 else None
@@ -114,8 +126,11 @@ class GradientNorms(Callback):
         return plot_gradient_norms(norms, ax=ax, layers=layers, ylabel=ylabel)
 
 
-def plot_gradient_norms(norms, ax=None, layers=None, ylabel="||delta^(l)|| = ||dC/db^(l)||",
-                        xlabel="epoch (0 = initialisation)", title=None):
+def plot_gradient_norms(norms: Sequence[Sequence[float | None]] | np.ndarray,
+                        ax: Axes | None = None, layers: int | None = None,
+                        ylabel: str | None = "||delta^(l)|| = ||dC/db^(l)||",
+                        xlabel: str | None = "epoch (0 = initialisation)",
+                        title: str | None = None) -> Axes:
     """Draw per-layer norm curves on a log scale.
 
     Parameters

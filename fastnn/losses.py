@@ -25,10 +25,16 @@ the compiled kernel) and its graph function.
 """
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Literal, Optional
 
 from ._kernels import LOSS_CODES
 from .functional.loss import binary_cross_entropy, cross_entropy, mse, poisson
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    #: The keys of ``LOSSES``: what ``loss=`` takes (tests/test_typing.py checks they agree).
+    LossName: TypeAlias = Literal["cross_entropy", "binary_cross_entropy", "mse", "poisson"]
 
 __all__ = ["Loss", "LOSSES", "get_loss"]
 
@@ -66,7 +72,7 @@ LOSSES = {
 }
 
 
-def get_loss(name):
+def get_loss(name: str) -> Loss:
     """Look up a loss by name; ValueError listing the known ones otherwise."""
     if not isinstance(name, str) or name not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {name!r}")

@@ -26,8 +26,11 @@ arrays in place with the same compiled kernels as the fast path. Weight decay
 applies to weight matrices only: parameters with two or more dimensions.
 """
 
+from __future__ import annotations
+
 import math
 import threading
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -41,6 +44,17 @@ from .tensor import Tensor
 from .training import (EpochRunner, EpochStats, TrainingLoop, UseGuard, check_fit_arguments,
                        check_validation_pair, fit_seed)
 from .validation import check_bool, check_dtype, check_param, check_positive_int, check_seed
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from numpy.typing import ArrayLike, DTypeLike
+
+    from .callbacks import Callback, History
+    from .losses import LossName
+
+    #: ``loss=`` of the graph path: a name, or ``loss(output, y_batch) -> scalar Tensor``.
+    GraphLoss: TypeAlias = LossName | Callable[[Tensor, Any], Tensor]
 
 __all__ = ["Model", "train_step"]
 
@@ -263,7 +277,7 @@ class Model:
         Set by a callback to end ``fit`` after the current epoch.
     """
 
-    def __init__(self, seed=None, dtype="float32"):
+    def __init__(self, seed: int | None = None, dtype: DTypeLike = "float32") -> None:
         seq = np.random.SeedSequence(check_seed(seed))
         # The same three streams as Sequential: initialisation, fits (one
         # child per fit: shuffles and masks), and the mask stream outside fit.
@@ -328,7 +342,7 @@ class Model:
                 stack.extend(reversed(list(value.__dict__.values())))
         return found
 
-    def parameters(self):
+    def parameters(self) -> list[Tensor]:
         """The trainable leaves: every Dense's ``W_param``/``b_param`` and every
         leaf Tensor attribute with ``requires_grad``, each once (a layer used
         twice is one set of parameters), in attribute order."""
@@ -346,11 +360,11 @@ class Model:
                     params.append(p)
         return params
 
-    def layers(self):
+    def layers(self) -> list[Dense | Dropout]:
         """The Dense and Dropout layers reachable from the attributes, each once."""
         return [item for item in self._walk() if isinstance(item, (Dense, Dropout))]
 
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> Model:
         """Set training mode (Dropout draws masks) or, with False, eval mode; returns self."""
         mode = check_bool("mode", mode)
         for item in [self] + self._walk():
@@ -360,18 +374,18 @@ class Model:
                 item.training = mode
         return self
 
-    def eval(self):
+    def eval(self) -> Model:
         """Evaluation mode: Dropout applies its test-time map; returns self."""
         return self.train(False)
 
-    def forward(self, *inputs):
+    def forward(self, *inputs: Tensor) -> Tensor:
         """The model's computation on input Tensors; returns its output Tensor."""
         raise NotImplementedError(f"{type(self).__name__} must define forward(self, *inputs)")
 
-    def __call__(self, *inputs, **kwargs):
+    def __call__(self, *inputs: Tensor, **kwargs: Any) -> Tensor:
         return self.forward(*inputs, **kwargs)
 
-    def get_weights(self):
+    def get_weights(self) -> list[np.ndarray]:
         """Copies of the parameter arrays, in ``parameters()`` order."""
         return [p.data.copy() for p in self.parameters()]
 
@@ -390,8 +404,11 @@ class Model:
             p.data[...] = w
 
     # ------------------------------------------------------------- training ---
-    def fit(self, X, y, loss="cross_entropy", epochs=1, batch_size=32, optimizer=None,
-            shuffle=True, validation_data=None, verbose=0, callbacks=None):
+    def fit(self, X: ArrayLike | Sequence[ArrayLike], y: ArrayLike,
+            loss: GraphLoss = "cross_entropy", epochs: int = 1, batch_size: int = 32,
+            optimizer: Optimizer | None = None, shuffle: bool = True,
+            validation_data: tuple[ArrayLike | Sequence[ArrayLike], ArrayLike] | None = None,
+            verbose: int = 0, callbacks: Sequence[Callback] | None = None) -> History:
         """Mini-batch training of the model through the graph.
 
         Parameters
@@ -478,14 +495,15 @@ class Model:
                 self.train(was_training)
                 self._guard.end_read()
 
-    def predict(self, X, batch_size=256):
+    def predict(self, X: ArrayLike | Sequence[ArrayLike], batch_size: int = 256) -> np.ndarray:
         """The model's outputs for X in eval mode without a graph: an array
         (n, ...) (the logits for a model trained with a cross-entropy)."""
         inputs = _as_inputs(X, self.dtype, "X")
         batch_size = check_positive_int("batch_size", batch_size)
         return np.concatenate([out.data for _, out in self._batched_forward(inputs, batch_size)])
 
-    def evaluate(self, X, y, loss="cross_entropy", batch_size=256):
+    def evaluate(self, X: ArrayLike | Sequence[ArrayLike], y: ArrayLike,
+                 loss: GraphLoss = "cross_entropy", batch_size: int = 256) -> dict[str, float]:
         """Mean loss (and accuracy) over (X, y) in eval mode:
         ``{"loss": float, "accuracy": float}``."""
         inputs = _as_inputs(X, self.dtype, "X")

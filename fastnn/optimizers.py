@@ -50,14 +50,29 @@ The same objects drive the compiled fast path (``config()``) and the graph
 path (``step()``, one update of a list of parameters with the same kernels).
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from typing import TYPE_CHECKING, Any, Iterable, Literal
 
 import numpy as np
 
 # The compiled update rules' codes, defined once in csrc/kernels.pxd.
 from ._kernels import OPTIMIZER_CODES
 from .ops import ops as default_ops
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from .ops import NumpyOps
+
+    #: The names of ``schedule=`` (the keys of ``SCHEDULES``).
+    ScheduleName: TypeAlias = Literal["constant", "inverse_time", "step"]
+    #: The values of ``weight_decay_per=`` (``WEIGHT_DECAY_PER``).
+    WeightDecayPer: TypeAlias = Literal["step", "example"]
+    #: What ``Optimizer.snapshot`` returns and ``restore`` takes back.
+    Snapshot: TypeAlias = tuple[dict[int, list[np.ndarray]], int, int]
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "Adam", "OPTIMIZERS", "SCHEDULES", "Schedule",
            "WEIGHT_DECAY_PER", "check_weight_decay_per",
@@ -79,15 +94,15 @@ def _check_real(name, value, low=None, high=None, low_open=False, high_open=True
 class Schedule:
     """A learning-rate schedule: ``rate(lr0, epoch, t, steps_per_epoch)``."""
 
-    def base_rate(self, lr0, epoch):
+    def base_rate(self, lr0: float, epoch: int) -> float:
         """Learning rate at the start of ``epoch`` before per-update decay."""
         return lr0
 
-    def tau(self, steps_per_epoch):
+    def tau(self, steps_per_epoch: int) -> float:
         """Time constant of the 1/t decay in updates (0: none)."""
         return 0.0
 
-    def rate(self, lr0, epoch, t, steps_per_epoch):
+    def rate(self, lr0: float, epoch: int, t: int, steps_per_epoch: int) -> float:
         """eta of update t (0-based, counted over the whole fit) in ``epoch``."""
         base = self.base_rate(lr0, epoch)
         tau = self.tau(steps_per_epoch)
@@ -104,11 +119,11 @@ class Constant(Schedule):
 class InverseTimeDecay(Schedule):
     """eta_t = eta_0 / (1 + t / tau); ``tau=None`` means one epoch of updates."""
 
-    def __init__(self, tau=None):
+    def __init__(self, tau: float | None = None) -> None:
         self._tau = None if tau is None else _check_real("tau", tau, low=0, low_open=True,
                                                           high=None)
 
-    def tau(self, steps_per_epoch):
+    def tau(self, steps_per_epoch: int) -> float:
         return float(steps_per_epoch) if self._tau is None else self._tau
 
     def __repr__(self):
@@ -118,14 +133,14 @@ class InverseTimeDecay(Schedule):
 class StepDecay(Schedule):
     """eta = eta_0 * gamma ** floor(epoch / step_size)."""
 
-    def __init__(self, step_size=10, gamma=0.5):
+    def __init__(self, step_size: int = 10, gamma: float = 0.5) -> None:
         if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) \
                 or step_size < 1:
             raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
         self.step_size = int(step_size)
         self.gamma = _check_real("gamma", gamma, low=0, low_open=True, high=1, high_open=False)
 
-    def base_rate(self, lr0, epoch):
+    def base_rate(self, lr0: float, epoch: int) -> float:
         return lr0 * self.gamma ** (epoch // self.step_size)
 
     def __repr__(self):
@@ -136,7 +151,7 @@ class StepDecay(Schedule):
 SCHEDULES = {"constant": Constant, "inverse_time": InverseTimeDecay, "step": StepDecay}
 
 
-def get_schedule(schedule):
+def get_schedule(schedule: Schedule | ScheduleName | None) -> Schedule:
     """A Schedule from None, a name, or a Schedule instance."""
     if isinstance(schedule, Schedule):
         return schedule
@@ -154,7 +169,7 @@ def get_schedule(schedule):
 WEIGHT_DECAY_PER = ("step", "example")
 
 
-def check_weight_decay_per(value):
+def check_weight_decay_per(value: str) -> str:
     """``value`` if it is one of ``WEIGHT_DECAY_PER``, else ValueError."""
     if not isinstance(value, str) or value not in WEIGHT_DECAY_PER:
         raise ValueError(f"weight_decay_per must be one of {WEIGHT_DECAY_PER}, got {value!r}")
@@ -166,7 +181,9 @@ class Optimizer:
 
     code = None
 
-    def __init__(self, lr, weight_decay=0.0, schedule=None, weight_decay_per="step"):
+    def __init__(self, lr: float, weight_decay: float = 0.0,
+                 schedule: Schedule | ScheduleName | None = None,
+                 weight_decay_per: WeightDecayPer = "step") -> None:
         self.lr = _check_real("lr", lr, low=0, low_open=True, high=None)
         self.weight_decay = _check_real("weight_decay", weight_decay, low=0, high=None)
         self.weight_decay_per = check_weight_decay_per(weight_decay_per)
@@ -175,7 +192,7 @@ class Optimizer:
         self.epoch = 0        # epochs completed by fit (StepDecay counts these)
         self._state = {}
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         """Settings for the compiled loop (csrc/_train.pyx.tp): what every rule
         shares (``code``, ``lr``, ``weight_decay``, ``t``) and ``hyper``, the
         rule's own hyper-parameters in the order of ``apply_update`` in
@@ -185,15 +202,16 @@ class Optimizer:
                 "hyper": self.hyper()}
 
     @property
-    def decay_per_example(self):
+    def decay_per_example(self) -> bool:
         """Whether the decay is divided by each batch's weight total."""
         return self.weight_decay_per == "example"
 
-    def hyper(self):
+    def hyper(self) -> tuple[float, ...]:
         """The rule's hyper-parameter block, a tuple of floats."""
         raise NotImplementedError
 
-    def step(self, params, epoch=0, steps_per_epoch=1, ops=default_ops):
+    def step(self, params: Iterable[tuple[np.ndarray, np.ndarray, bool]], epoch: int = 0,
+             steps_per_epoch: int = 1, ops: NumpyOps = default_ops) -> None:
         """One update of ``params``, a list of ``(value, grad, is_weight)``
         (arrays updated in place; weight decay applies where ``is_weight``)."""
         if self.decay_per_example and self.weight_decay:
@@ -207,7 +225,7 @@ class Optimizer:
             self._update(ops, value, grad, self.state(value), lr,
                          self.weight_decay if is_weight else 0.0)
 
-    def state(self, value):
+    def state(self, value: np.ndarray) -> list[np.ndarray]:
         """The optimizer's state arrays for parameter array ``value`` (created
         at zero on first use). The fast path updates these same arrays, so
         momentum or Adam moments carry over from one ``fit`` call to the next."""
@@ -230,12 +248,12 @@ class Optimizer:
                                  f"computed: use {name} >= {np.finfo(dtype).tiny:.3g} or a "
                                  f"float64 model")
 
-    def snapshot(self):
+    def snapshot(self) -> Snapshot:
         """A copy of everything a step changes: the state arrays, ``t`` and ``epoch``."""
         arrays = {key: [a.copy() for a in entry[1]] for key, entry in self._state.items()}
         return arrays, self.t, self.epoch
 
-    def restore(self, snapshot):
+    def restore(self, snapshot: Snapshot) -> None:
         """Put back a ``snapshot()``: state arrays in place (the compiled loop
         points into them), state created since then dropped, ``t`` and
         ``epoch`` rewound."""
@@ -287,8 +305,10 @@ class SGD(Optimizer):
 
     code = OPTIMIZER_CODES["sgd"]
 
-    def __init__(self, lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None,
-                 weight_decay_per="step", step_velocity=False):
+    def __init__(self, lr: float = 0.1, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0, schedule: Schedule | ScheduleName | None = None,
+                 weight_decay_per: WeightDecayPer = "step", step_velocity: bool = False
+                 ) -> None:
         if not isinstance(step_velocity, (bool, np.bool_)):
             raise ValueError(f"step_velocity must be True or False, got {step_velocity!r}")
         self.step_velocity = bool(step_velocity)
@@ -304,19 +324,19 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
 
     @property
-    def lr(self):
+    def lr(self) -> float:
         """eta_0; with ``step_velocity`` setting it rescales the velocities."""
         return self._lr
 
     @lr.setter
-    def lr(self, value):
+    def lr(self, value: float) -> None:
         old = getattr(self, "_lr", None)
         self._lr = value
         if self.step_velocity and old is not None and value != old:
             for _, arrays in self._state.values():
                 arrays[0] *= old / value
 
-    def hyper(self):
+    def hyper(self) -> tuple[float, ...]:
         """(momentum, nesterov as 0.0 or 1.0)."""
         return (self.momentum, float(self.nesterov))
 
@@ -347,12 +367,13 @@ class Adagrad(Optimizer):
 
     code = OPTIMIZER_CODES["adagrad"]
 
-    def __init__(self, lr=0.01, eps=1e-10, weight_decay=0.0, schedule=None,
-                 weight_decay_per="step"):
+    def __init__(self, lr: float = 0.01, eps: float = 1e-10, weight_decay: float = 0.0,
+                 schedule: Schedule | ScheduleName | None = None,
+                 weight_decay_per: WeightDecayPer = "step") -> None:
         super().__init__(lr, weight_decay, schedule, weight_decay_per)
         self.eps = _check_real("eps", eps, low=0, low_open=True, high=None)
 
-    def hyper(self):
+    def hyper(self) -> tuple[float, ...]:
         """(eps,)."""
         return (self.eps,)
 
@@ -382,8 +403,11 @@ class Adam(Optimizer):
 
     code = OPTIMIZER_CODES["adam"]
 
-    def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 schedule=None, weight_decay_per="step", eps_on="v_hat"):
+    def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0,
+                 schedule: Schedule | ScheduleName | None = None,
+                 weight_decay_per: WeightDecayPer = "step",
+                 eps_on: Literal["v_hat", "v"] = "v_hat") -> None:
         super().__init__(lr, weight_decay, schedule, weight_decay_per)
         if eps_on not in ("v_hat", "v"):
             raise ValueError(f"eps_on must be 'v_hat' or 'v', got {eps_on!r}")
@@ -396,7 +420,7 @@ class Adam(Optimizer):
                       _check_real("betas[1]", beta2, low=0, high=1))
         self.eps = _check_real("eps", eps, low=0, low_open=True, high=None)
 
-    def hyper(self):
+    def hyper(self) -> tuple[float, ...]:
         """(beta1, beta2, eps), then 1.0 for eps_on="v" (the compiled block's
         missing entries are 0: eps on sqrt(v_hat))."""
         return (*self.betas, self.eps) + ((1.0,) if self.eps_on == "v" else ())

@@ -7,7 +7,10 @@ compiled calls without the GIL, each a range of steps of about 0.2 s
 callbacks, progress, Ctrl-C and checkpoints, and between epochs, for validation.
 """
 
+from __future__ import annotations
+
 import threading
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
@@ -22,6 +25,16 @@ from .solvers import FullBatchSolver
 from .training import (EpochRunner, EpochStats, TrainingLoop, UseGuard,
                        check_fit_arguments, check_validation_pair, fit_seed)
 from .validation import check_dtype, check_param, check_seed
+
+if TYPE_CHECKING:
+    from mpi4py.MPI import Intracomm
+    from numpy.typing import ArrayLike, DTypeLike
+
+    from .callbacks import Callback, History
+    from .data import InputLike
+    from .distributed import Communicator
+    from .losses import LossName
+    from .optimizers import Optimizer
 
 __all__ = ["Sequential"]
 
@@ -128,7 +141,8 @@ class Sequential:
     >>> model.evaluate(X_test, y_test)["accuracy"]
     """
 
-    def __init__(self, layers, loss="cross_entropy", dtype="float32", seed=None):
+    def __init__(self, layers: Iterable[Dense | Dropout], loss: LossName = "cross_entropy",
+                 dtype: DTypeLike = "float32", seed: int | None = None) -> None:
         self.layers = self._check_layers(layers)
         self.dense_layers = [layer for layer in self.layers if isinstance(layer, Dense)]
         self.loss = get_loss(loss).name
@@ -204,14 +218,14 @@ class Sequential:
 
     # ------------------------------------------------------ shapes, weights ---
     @property
-    def n_features(self):
+    def n_features(self) -> int:
         return self.dense_layers[0].n_in
 
     @property
-    def n_outputs(self):
+    def n_outputs(self) -> int:
         return self.dense_layers[-1].n_out
 
-    def get_weights(self):
+    def get_weights(self) -> list[np.ndarray]:
         """Copies of every parameter: [W1, b1, W2, b2, ...] (b omitted when bias=False)."""
         out = []
         for layer in self.dense_layers:
@@ -220,7 +234,7 @@ class Sequential:
                 out.append(layer.b.copy())
         return out
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: Iterable[ArrayLike]) -> None:
         """Copy ``weights`` (as returned by ``get_weights``) into the layers, in place."""
         if isinstance(weights, np.ndarray) or not hasattr(weights, "__iter__"):
             raise TypeError(f"weights must be a list of arrays [W1, b1, W2, b2, ...], got "
@@ -292,8 +306,12 @@ class Sequential:
         return training_data(X, y, sample_weight, self.n_features, self.n_outputs, self.loss,
                              self.dtype, x_name, y_name, weight_name)
 
-    def fit(self, X, y, epochs=1, batch_size=32, optimizer=None, shuffle=True,
-            validation_data=None, verbose=1, callbacks=None, sample_weight=None, comm=None):
+    def fit(self, X: InputLike, y: ArrayLike, epochs: int = 1, batch_size: int = 32,
+            optimizer: Optimizer | None = None, shuffle: bool = True,
+            validation_data: tuple[InputLike, ArrayLike] | None = None,
+            verbose: int = 1, callbacks: Sequence[Callback] | None = None,
+            sample_weight: ArrayLike | None = None,
+            comm: Intracomm | Communicator | None = None) -> History:
         """Train with mini-batch gradient descent.
 
         Parameters
@@ -423,7 +441,7 @@ class Sequential:
         return TrainingLoop(self, optimizer, epochs, callbacks, verbose, validate).fit(runner)
 
     # ----------------------------------------------------------- inference ---
-    def predict_proba(self, X):
+    def predict_proba(self, X: InputLike) -> np.ndarray:
         """Network outputs for X (n_samples, n_features), dense or sparse:
         shape (n_samples, n_outputs).
 
@@ -437,7 +455,7 @@ class Sequential:
         finally:
             self._guard.end_read()
 
-    def predict(self, X):
+    def predict(self, X: InputLike) -> np.ndarray:
         """Predictions for X (dense or sparse).
 
         After a fit on real-valued "mse" targets (``target_kind == "real"``):
@@ -454,7 +472,8 @@ class Sequential:
             return threshold[:, 0] if out.shape[1] == 1 else threshold
         return out.argmax(axis=1)
 
-    def evaluate(self, X, y, sample_weight=None):
+    def evaluate(self, X: InputLike, y: ArrayLike,
+                 sample_weight: ArrayLike | None = None) -> dict[str, float]:
         """(Weighted) mean loss and accuracy on (X, y): ``{"loss": float,
         "accuracy": float}``, without "accuracy" for real-valued "mse"
         targets. X, y and sample_weight as in ``fit``."""
@@ -477,11 +496,12 @@ class Sequential:
             result["accuracy"] = stats.correct / stats.seen
         return result
 
-    def __call__(self, X):
+    def __call__(self, X: InputLike) -> np.ndarray:
         """Forward pass: same as ``predict_proba``."""
         return self.predict_proba(X)
 
-    def gradients(self, X, y, sample_weight=None):
+    def gradients(self, X: InputLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+                  ) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """(Weighted) batch-mean gradients of the loss on (X, y) without
         updating (dropout on, weight decay not included): of
         sum_i w_i l_i / sum_i w_i, w_i = 1 without ``sample_weight``.
@@ -498,8 +518,10 @@ class Sequential:
         return [(gW.copy(), None if gb is None else gb.copy())
                 for gW, gb in zip(net.grad_W, net.grad_b)]
 
-    def pretrain(self, X, epochs=1, batch_size=32, optimizer=None, corruption=0.0, verbose=1,
-                 tied=True, callbacks=None):
+    def pretrain(self, X: ArrayLike, epochs: int = 1, batch_size: int = 32,
+                 optimizer: Optimizer | None = None, corruption: float = 0.0,
+                 verbose: int = 1, tied: bool = True,
+                 callbacks: Sequence[Callback] | None = None) -> list[list[float]]:
         """Greedy layer-wise autoencoder pre-training of the hidden Dense layers,
         from the input up, without labels (Bengio et al. 2007); the output
         layer is untouched. Call it before ``fit``, which then fine-tunes.
@@ -525,7 +547,7 @@ class Sequential:
                         corruption=corruption, verbose=verbose, tied=tied,
                         callbacks=callbacks)
 
-    def summary(self):
+    def summary(self) -> str:
         """A table of the layers, their output shapes and parameter counts."""
         lines = [f"Sequential(loss={self.loss!r}, dtype={self.dtype.name})"]
         total = 0

@@ -33,8 +33,11 @@ is honoured before every evaluation and after every iteration: ``fit``
 raises KeyboardInterrupt with the layers at the last completed iterate.
 """
 
+from __future__ import annotations
+
 import math
 import warnings
+from typing import TYPE_CHECKING, Any, Iterable, NoReturn
 
 import numpy as np
 
@@ -42,6 +45,15 @@ from .layers import Dropout
 from .optimizers import Optimizer, _check_real, check_weight_decay_per
 from .training import EpochRunner, EpochStats, TrainingDivergedError
 from .validation import check_positive_int
+
+if TYPE_CHECKING:
+    from scipy.optimize import OptimizeResult
+
+    from ._train import DataSet
+    from .ops import NumpyOps
+    from .optimizers import WeightDecayPer
+    from .sequential import Sequential
+    from .training import TrainingLoop
 
 __all__ = ["ConvergenceWarning", "FullBatchSolver", "LBFGS", "ConjugateGradient",
            "FullBatchObjective", "FullBatchRunner", "CHUNK_ROWS"]
@@ -82,8 +94,8 @@ class FullBatchObjective:
         lam = weight_decay / S instead of weight_decay.
     """
 
-    def __init__(self, model, data, weight_decay=0.0, rows=CHUNK_ROWS,
-                 decay_per_example=False):
+    def __init__(self, model: Sequential, data: DataSet, weight_decay: float = 0.0,
+                 rows: int = CHUNK_ROWS, decay_per_example: bool = False) -> None:
         for i, layer in enumerate(model.layers):
             if isinstance(layer, Dropout) and layer.p > 0:
                 raise ValueError(
@@ -116,19 +128,19 @@ class FullBatchObjective:
         self.evaluations = 0
         self.last = None          # (theta, loss_sum, correct) of the last evaluation
 
-    def pack(self):
+    def pack(self) -> np.ndarray:
         """theta (size,) float64 from the layers' current W and b."""
         theta = np.empty(self.size)
         for array, piece in zip(self.arrays, self.slices):
             theta[piece] = array.ravel()
         return theta
 
-    def unpack(self, theta):
+    def unpack(self, theta: np.ndarray) -> None:
         """Copy theta into the layers' arrays, in place (rounded to their dtype)."""
         for array, piece in zip(self.arrays, self.slices):
             array[...] = theta[piece].reshape(array.shape)
 
-    def __call__(self, theta):
+    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """(J(theta), dJ/dtheta as (size,) float64), one compiled call. Leaves
         theta in the layers and ``last`` = (theta copy, summed data loss, correct)."""
         self.unpack(theta)
@@ -148,7 +160,7 @@ class FullBatchObjective:
         self.last = (np.array(theta, dtype=np.float64), loss_sum, correct)
         return loss_sum / self.total + 0.5 * lam * penalty, grad
 
-    def data_stats(self, theta):
+    def data_stats(self, theta: np.ndarray) -> tuple[float, float | None]:
         """(summed data loss, correct) at theta, which is left in the layers;
         reuses the last evaluation when it was at theta."""
         if self.last is None or not np.array_equal(self.last[0], theta):
@@ -164,7 +176,8 @@ class FullBatchRunner(EpochRunner):
 
     steps_per_epoch = 1
 
-    def __init__(self, solver, model, data, accuracy=True):
+    def __init__(self, solver: FullBatchSolver, model: Sequential, data: DataSet,
+                 accuracy: bool = True) -> None:
         self.solver = solver
         self.accuracy = accuracy
         self.objective = FullBatchObjective(model, data, solver.weight_decay,
@@ -177,13 +190,13 @@ class FullBatchRunner(EpochRunner):
             seen, correct = int(seen), None if correct is None else int(correct)
         return EpochStats(loss_sum, seen, correct if self.accuracy else None, **failure)
 
-    def get_state(self):
+    def get_state(self) -> NoReturn:
         raise NotImplementedError(
             f"{type(self.solver).__name__} is a full-batch solver: its iteration state (line "
             f"search, curvature pairs) lives inside scipy and cannot be saved; save its "
             f"weights with ModelCheckpoint, or train with SGD, Adagrad or Adam")
 
-    def run(self, loop):
+    def run(self, loop: TrainingLoop) -> None:
         from scipy.optimize import minimize   # here, not at import: scipy.optimize takes 0.4 s
 
         solver, objective = self.solver, self.objective
@@ -280,7 +293,8 @@ class FullBatchSolver(Optimizer):
 
     method = None
 
-    def __init__(self, max_iter, tol, weight_decay, weight_decay_per="step"):
+    def __init__(self, max_iter: int, tol: float, weight_decay: float,
+                 weight_decay_per: WeightDecayPer = "step") -> None:
         self.max_iter = check_positive_int("max_iter", max_iter)
         self.tol = _check_real("tol", tol, low=0, low_open=True, high=None)
         self.weight_decay = _check_real("weight_decay", weight_decay, low=0, high=None)
@@ -292,27 +306,29 @@ class FullBatchSolver(Optimizer):
         self._state = {}
         self.result = None
 
-    def runner(self, model, data, accuracy=True):
+    def runner(self, model: Sequential, data: DataSet, accuracy: bool = True
+               ) -> FullBatchRunner:
         """The epoch runner over a Sequential's checked ``DataSet`` (refuses
         dropout); ``accuracy``: whether the targets have one."""
         return FullBatchRunner(self, model, data, accuracy)
 
-    def scipy_options(self, max_iter):
+    def scipy_options(self, max_iter: int) -> dict[str, Any]:
         """``options`` of scipy.optimize.minimize for at most ``max_iter`` iterations."""
         raise NotImplementedError
 
-    def hit_limit(self, result):
+    def hit_limit(self, result: OptimizeResult) -> bool:
         """Whether ``result`` (status 1) stopped at this solver's own limits."""
         return result.nit >= self.max_iter
 
-    def limits(self):
+    def limits(self) -> str:
         return f"max_iter={self.max_iter}"
 
-    def config(self):
+    def config(self) -> NoReturn:
         raise TypeError(f"{type(self).__name__} is a full-batch solver, not an update rule "
                         f"for the compiled epoch loop")
 
-    def step(self, params, epoch=0, steps_per_epoch=1, ops=None):
+    def step(self, params: Iterable[tuple[np.ndarray, np.ndarray, bool]], epoch: int = 0,
+             steps_per_epoch: int = 1, ops: NumpyOps | None = None) -> NoReturn:
         raise TypeError(f"{type(self).__name__} is a full-batch solver for Sequential.fit; "
                         f"graph models (Model.fit, train_step) need SGD, Adagrad or Adam")
 
@@ -347,20 +363,21 @@ class LBFGS(FullBatchSolver):
 
     method = "L-BFGS-B"
 
-    def __init__(self, max_iter=15000, max_fun=15000, tol=1e-5, history=10, weight_decay=0.0,
-                 weight_decay_per="step"):
+    def __init__(self, max_iter: int = 15000, max_fun: int = 15000, tol: float = 1e-5,
+                 history: int = 10, weight_decay: float = 0.0,
+                 weight_decay_per: WeightDecayPer = "step") -> None:
         super().__init__(max_iter, tol, weight_decay, weight_decay_per)
         self.max_fun = check_positive_int("max_fun", max_fun)
         self.history = check_positive_int("history", history)
 
-    def scipy_options(self, max_iter):
+    def scipy_options(self, max_iter: int) -> dict[str, Any]:
         return {"maxiter": max_iter, "maxfun": self.max_fun, "maxcor": self.history,
                 "gtol": self.tol}
 
-    def hit_limit(self, result):
+    def hit_limit(self, result: OptimizeResult) -> bool:
         return result.nit >= self.max_iter or result.nfev > self.max_fun
 
-    def limits(self):
+    def limits(self) -> str:
         return f"max_iter={self.max_iter}, max_fun={self.max_fun}"
 
     def _repr_args(self):
@@ -389,8 +406,9 @@ class ConjugateGradient(FullBatchSolver):
 
     method = "CG"
 
-    def __init__(self, max_iter=15000, tol=1e-5, weight_decay=0.0, weight_decay_per="step"):
+    def __init__(self, max_iter: int = 15000, tol: float = 1e-5, weight_decay: float = 0.0,
+                 weight_decay_per: WeightDecayPer = "step") -> None:
         super().__init__(max_iter, tol, weight_decay, weight_decay_per)
 
-    def scipy_options(self, max_iter):
+    def scipy_options(self, max_iter: int) -> dict[str, Any]:
         return {"maxiter": max_iter, "gtol": self.tol}
