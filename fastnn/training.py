@@ -40,13 +40,15 @@ and the full-batch solvers (``fastnn.solvers``, whose iterations scipy
 drives: they override ``run(loop)``) are the runners today.
 """
 
+from __future__ import annotations
+
 import numbers
 import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -120,37 +122,37 @@ class EpochRunner:
 
     steps_per_epoch = 1
 
-    def begin(self):
+    def begin(self) -> None:
         """Prepare the model for training; called once the loop owns the
         model (after the thread guard), before ``on_train_begin``."""
 
-    def run_steps(self, epoch, first, stop):
+    def run_steps(self, epoch: int, first: int, stop: int) -> EpochStats:
         """Train steps [first, stop) of ``epoch``; EpochStats of steps [0, stop)."""
         raise NotImplementedError(f"{type(self).__name__} implements neither run_steps nor "
                                   f"run_epoch")
 
-    def run_epoch(self, epoch):
+    def run_epoch(self, epoch: int) -> EpochStats:
         """Train one whole epoch (``epoch`` counted from 0); returns EpochStats."""
         return self.run_steps(epoch, 0, self.steps_per_epoch)
 
     @property
-    def chunked(self):
+    def chunked(self) -> bool:
         """True when the runner trains ranges of steps (``run_steps``)."""
         return type(self).run_steps is not EpochRunner.run_steps
 
-    def parameters(self):
+    def parameters(self) -> list[np.ndarray]:
         """The parameter arrays trained, in ``model.get_weights()`` order."""
         raise NotImplementedError(f"{type(self).__name__} cannot save its training state")
 
-    def get_state(self):
+    def get_state(self) -> dict[str, Any]:
         """The runner's part of the training state (see the class docstring)."""
         raise NotImplementedError(f"{type(self).__name__} cannot save its training state")
 
-    def set_state(self, state):
+    def set_state(self, state: dict[str, Any]) -> None:
         """Put back a ``get_state()`` (already checked by the caller)."""
         raise NotImplementedError(f"{type(self).__name__} cannot restore a training state")
 
-    def run(self, loop):
+    def run(self, loop: TrainingLoop) -> None:
         """Drive ``loop`` over its remaining epochs."""
         for epoch in loop.epochs_to_run():
             loop.begin_epoch(epoch)

@@ -46,8 +46,6 @@ ALLOWED = {
     "fastnn._kernels.Rng": "a Cython cdef class (csrc/_kernels.pyx): compiled methods carry "
                            "no annotations; csrc/ is not edited here",
     "fastnn._train.DataSet": "a Cython cdef class (csrc/_train.pyx.tp), as Rng",
-    "fastnn.training.EpochRunner": "the runners' base (FullBatchRunner inherits begin, "
-                                   "run_steps, ...) is in fastnn/training.py, edited elsewhere",
 }
 
 _EMPTY = inspect.Parameter.empty
