@@ -33,7 +33,8 @@ import numpy as np
 from .sequential import CompiledEpochs
 from .training import fit_seed
 
-__all__ = ["Communicator", "DistributedError", "as_communicator"]
+__all__ = ["Communicator", "DistributedError", "DataParallelEpochs", "LocalSGDEpochs",
+           "as_communicator"]
 
 _INSTALL = 'pip install "fastnn[mpi]" (mpi4py and Open MPI)'
 
@@ -224,6 +225,73 @@ class DataParallelEpochs(CompiledEpochs):
             if any(self.comm.agree(stop)):
                 self.model.stop_training = True
                 break
+
+
+class LocalSGDEpochs(DataParallelEpochs):
+    """Local SGD, ``fit(..., comm=..., sync_every=k)`` with k > 1: each rank
+    makes k updates on its own batches (its own compiled net, no Allreduce in
+    the steps), then one Allreduce of one flat buffer averages the ranks'
+    weights, w <- (1/R) sum_r w_r. An epoch's last average comes at its end
+    (after fewer than k steps when k does not divide the steps), so every
+    rank holds the same weights whenever an epoch ends: validation,
+    callbacks and saved files see one model. The optimizer state (momentum,
+    Adagrad sums, Adam moments) stays each rank's own.
+
+    The flat buffer ends with one more entry, to which each rank whose loss
+    was not finite adds 1, so a divergence on any rank stops every rank at
+    the same average (the
+    loop then restores the epoch's start, which every rank shares). Per
+    epoch the loss, weight and correct sums are agreed on, as in
+    DataParallelEpochs. With k = 1 this is "average the weights after every
+    update", which for plain SGD equals averaging the gradients to
+    round-off; ``sync_every=1`` itself runs the gradient Allreduce of
+    DataParallelEpochs.
+    """
+
+    def __init__(self, model, comm, data, batch_size, shuffle, optimizer, accuracy,
+                 sync_every):
+        self.sync_every = sync_every
+        super().__init__(model, comm, data, batch_size, shuffle, optimizer, accuracy)
+        self._flat = np.empty(sum(a.size for a in self.parameters()) + 1, dtype=model.dtype)
+
+    def _new_net(self, rows):
+        seed = rank_seed(fit_seed(self.model._train_seq), self.comm.rank)
+        return self.model._compiled_net(rows, self.optimizer, seed=seed)
+
+    def average(self, failed):
+        """Average the weights over the ranks, in place; True (and nothing
+        changed) when some rank's loss was not finite."""
+        flat, offset = self._flat, 0
+        for a in self.parameters():
+            flat[offset:offset + a.size] = a.ravel()
+            offset += a.size
+        flat[-1] = 1 if failed else 0
+        MPI = self.comm.MPI
+        self.comm.comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
+        if flat[-1] > 0:
+            return True
+        flat /= self.comm.size
+        offset = 0
+        for a in self.parameters():
+            np.copyto(a, flat[offset:offset + a.size].reshape(a.shape))
+            offset += a.size
+        return False
+
+    def run_epoch(self, epoch):
+        n, k = self.steps_per_epoch, self.sync_every
+        for first in range(0, n, k):
+            stop = min(first + k, n)
+            stats = self.run_steps(epoch, first, stop)
+            if self.average(stats.failed_step >= 0):
+                if stats.failed_step < 0:          # another rank's loss
+                    stats.failed_step = stop - 1
+                return stats
+        sums = self.comm.agree((stats.loss_sum, stats.seen, stats.correct))
+        stats.loss_sum = sum(s[0] for s in sums)
+        stats.seen = sum(s[1] for s in sums)
+        if stats.correct is not None:
+            stats.correct = sum(s[2] for s in sums)
+        return stats
 
 
 def reduced_evaluation(comm, evaluate_sums, data, accuracy):

@@ -24,7 +24,7 @@ from .losses import get_loss
 from .solvers import FullBatchSolver
 from .training import (EpochRunner, EpochStats, TrainingLoop, UseGuard,
                        check_fit_arguments, check_validation_pair, fit_seed)
-from .validation import check_dtype, check_param, check_seed
+from .validation import check_dtype, check_param, check_positive_int, check_seed
 
 if TYPE_CHECKING:
     from mpi4py.MPI import Intracomm
@@ -311,7 +311,8 @@ class Sequential:
             validation_data: tuple[InputLike, ArrayLike] | None = None,
             verbose: int = 1, callbacks: Sequence[Callback] | None = None,
             sample_weight: ArrayLike | None = None,
-            comm: Intracomm | Communicator | None = None) -> History:
+            comm: Intracomm | Communicator | None = None,
+            sync_every: int = 1) -> History:
         """Train with mini-batch gradient descent.
 
         Parameters
@@ -365,6 +366,12 @@ class Sequential:
             ceil(min_r n_r / batch_size) steps per epoch. Losses and
             validation metrics are over all ranks; a failure on any rank
             raises on every rank. Not with a full-batch solver.
+        sync_every : int >= 1
+            With ``comm``: 1 (default) averages the gradients at every step as
+            above; k > 1 is local SGD (``fastnn.distributed.LocalSGDEpochs``):
+            each rank makes k updates on its own batches, then the ranks'
+            weights are averaged, with one Allreduce per k steps and at the end
+            of every epoch; the optimizer state stays each rank's own.
 
         Returns
         -------
@@ -399,6 +406,10 @@ class Sequential:
             if validation_data is not None:
                 val, val_kind = self._data(validation_data[0], validation_data[1],
                                            x_name="X_val", y_name="y_val")
+            sync_every = check_positive_int("sync_every", sync_every)
+            if comm is None and sync_every != 1:
+                raise ValueError(f"sync_every={sync_every} averages the weights of MPI ranks: "
+                                 f"it needs comm=")
             if comm is not None and isinstance(optimizer, FullBatchSolver):
                 raise ValueError(f"comm= trains with the mini-batch optimizers (SGD, Adagrad, "
                                  f"Adam), not with {optimizer!r}")
@@ -414,7 +425,8 @@ class Sequential:
         if comm is not None:
             return self._fit_data_parallel(comm, data, kind, epochs, batch_size, shuffle,
                                            verbose, optimizer, callbacks,
-                                           None if validation_data is None else (val, val_kind))
+                                           None if validation_data is None else (val, val_kind),
+                                           sync_every)
         validate = None
         if validation_data is not None:
             validate = lambda: self._evaluate_data(val, val_kind)   # noqa: E731
@@ -426,8 +438,8 @@ class Sequential:
         return TrainingLoop(self, optimizer, epochs, callbacks, verbose, validate).fit(runner)
 
     def _fit_data_parallel(self, comm, data, kind, epochs, batch_size, shuffle, verbose,
-                           optimizer, callbacks, validation):
-        from .distributed import DataParallelEpochs, reduced_evaluation
+                           optimizer, callbacks, validation, sync_every):
+        from .distributed import DataParallelEpochs, LocalSGDEpochs, reduced_evaluation
 
         comm.agree()                      # every rank's arguments passed the checks
         validate = None
@@ -435,8 +447,12 @@ class Sequential:
             val, val_kind = validation
             validate = lambda: reduced_evaluation(               # noqa: E731
                 comm, self._evaluation_sums, val, has_accuracy(val_kind))
-        runner = DataParallelEpochs(self, comm, data, batch_size, shuffle, optimizer,
-                                    has_accuracy(kind))
+        if sync_every == 1:
+            runner = DataParallelEpochs(self, comm, data, batch_size, shuffle, optimizer,
+                                        has_accuracy(kind))
+        else:
+            runner = LocalSGDEpochs(self, comm, data, batch_size, shuffle, optimizer,
+                                    has_accuracy(kind), sync_every)
         verbose = verbose if comm.rank == 0 else 0
         return TrainingLoop(self, optimizer, epochs, callbacks, verbose, validate).fit(runner)
 

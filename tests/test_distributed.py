@@ -130,6 +130,66 @@ def test_shuffling_dropout_uneven_shards_and_failures_on_two_ranks(tmp_path):
     assert failed[0].startswith("DistributedError: rank 1 of 2 failed: RuntimeError")
 
 
+def local_sgd(settings, ranks):
+    """The reference of local SGD without shuffling: every k steps, each
+    rank's copy of the weights trained on its next k batches alone, then the
+    mean of the copies."""
+    b, k = settings["batch_size"], settings["sync_every"]
+    shards = [fit_shards.shard_data(settings, r, ranks) for r in range(ranks)]
+    steps = -(-min(s[0].shape[0] for s in shards) // b)
+    model = fit_shards.build_model(settings)
+    weights = model.get_weights()
+    for _ in range(settings["epochs"]):
+        for first in range(0, steps, k):
+            rows = slice(first * b, min(first + k, steps) * b)
+            copies = []
+            for X, y, _, _ in shards:
+                model.set_weights(weights)
+                model.fit(X[rows], y[rows], batch_size=b, shuffle=False, verbose=0,
+                          optimizer=fit_shards.build_optimizer(settings))
+                copies.append(model.get_weights())
+            weights = [sum(c[i] for c in copies) / ranks for i in range(len(weights))]
+    return weights
+
+
+def test_local_sgd_averages_the_weights_every_k_steps(tmp_path):
+    cases = [
+        # 6 steps per epoch in segments of 4 and 2: against the reference.
+        {"sync_every": 4},
+        # Shuffling, dropout and momentum (each rank's own): same weights everywhere.
+        {"sync_every": 3, "shuffle": True, "dropout": 0.3, "optimizer": "momentum",
+         "validation": True},
+        # Rank 1's loss is NaN inside a segment: every rank stops at its average.
+        {"sync_every": 3, "fail_rank": 1, "fail_in": "overflow", "activation": "relu"},
+    ]
+    done, (plain, shuffled, diverged) = run_ranks(tmp_path, 2, cases)
+    assert done.returncode != 0            # the last case failed, on purpose
+    reference = local_sgd(dict(fit_shards.SETTINGS, **cases[0]), 2)
+    for rank in (0, 1):
+        for a, b in zip(weights_of(plain[rank]), reference):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    for a, b in zip(weights_of(plain[0]), weights_of(plain[1])):
+        assert np.array_equal(a, b)
+    for a, b in zip(weights_of(shuffled[0]), weights_of(shuffled[1])):
+        assert np.array_equal(a, b)
+    h0, h1 = (json.loads(str(shuffled[r]["history"])) for r in (0, 1))
+    assert h0 == h1 and np.isfinite(h0["val_loss"]).all()
+    # Rank 0 names the segment's last step.
+    assert diverged[0].startswith("TrainingDivergedError: the loss became NaN or inf at "
+                                  "epoch 0 (0-based), step 2 of 6"), diverged
+    assert diverged[1].startswith("TrainingDivergedError: the loss became"), diverged
+
+
+def test_sync_every_is_checked():
+    model = fit_shards.build_model(fit_shards.SETTINGS)
+    X, y = np.zeros((4, 5)), np.zeros(4, dtype=int)
+    with pytest.raises(ValueError, match="sync_every must be a positive integer, got 0"):
+        model.fit(X, y, sync_every=0, verbose=0)
+    with pytest.raises(ValueError, match="sync_every=4 averages the weights of MPI ranks: "
+                                         "it needs comm="):
+        model.fit(X, y, sync_every=4, verbose=0)
+
+
 def test_bad_data_on_one_of_four_ranks_stops_every_rank(tmp_path):
     done, (failed,) = run_ranks(tmp_path, 4, [{"fail_rank": 2, "fail_in": "data"}], timeout=90)
     assert done.returncode != 0

@@ -19,7 +19,8 @@ SETTINGS = {
     "n_per_rank": [24], "features": 5, "hidden": [7], "classes": 3, "dtype": "float64",
     "epochs": 3, "batch_size": 4, "shuffle": False, "optimizer": "sgd", "lr": 0.1,
     "weight_decay": 0.0, "dropout": 0.0, "seed": 3, "fail_rank": -1, "fail_in": "",
-    "validation": False, "weighted": False,
+    "validation": False, "weighted": False, "sync_every": 1,
+    "activation": "tanh",
 }
 
 
@@ -40,7 +41,7 @@ def shard_data(settings, rank, size):
 def build_model(settings):
     layers, n_in = [], settings["features"]
     for h in settings["hidden"]:
-        layers.append(fastnn.Dense(n_in, h, activation="tanh"))
+        layers.append(fastnn.Dense(n_in, h, activation=settings["activation"]))
         if settings["dropout"]:
             layers.append(fastnn.Dropout(settings["dropout"]))
         n_in = h
@@ -86,14 +87,17 @@ def fit_case(stem, settings, comm):
     if failing and settings["fail_in"] == "data":
         X = X.copy()
         X[0, 0] = np.nan
+    if failing and settings["fail_in"] == "overflow":   # finite rows, inf outputs (relu)
+        X = X * 1e200
     callbacks = [FailAt()] if failing and settings["fail_in"] == "callback" else []
     model = build_model(settings)
+    optimizer = build_optimizer(settings)
     validation = (X, y) if settings["validation"] else None
     try:
         model.fit(X, y, epochs=settings["epochs"], batch_size=settings["batch_size"],
-                  shuffle=settings["shuffle"], optimizer=build_optimizer(settings),
-                  verbose=0, callbacks=callbacks, validation_data=validation, comm=comm,
-                  sample_weight=w)
+                  shuffle=settings["shuffle"], optimizer=optimizer, verbose=0,
+                  callbacks=callbacks, validation_data=validation, comm=comm,
+                  sample_weight=w, sync_every=settings["sync_every"])
     except Exception as exc:   # noqa: BLE001 -- reported to the test
         stem.with_suffix(".err").write_text(f"{type(exc).__name__}: {exc}")
         return False
