@@ -46,7 +46,7 @@ import numbers
 import os
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import numpy as np
 
@@ -59,8 +59,8 @@ if TYPE_CHECKING:
     from .training import TrainingLoop
 
 __all__ = ["BackupAndRestore", "ModelCheckpoint", "CheckpointError", "load_weights",
-           "read_state", "write_state", "capture", "restore", "architecture", "FORMAT",
-           "VERSION"]
+           "read_state", "write_state", "capture", "restore", "checked_restore", "rank_part",
+           "rank_view", "architecture", "FORMAT", "VERSION"]
 
 FORMAT = "fastnn.training_state"
 VERSION = 1
@@ -269,9 +269,20 @@ def restore(loop: TrainingLoop, state: dict[str, Any], path: str | os.PathLike[s
     """Put ``state`` (from ``read_state(path)``) into a ``TrainingLoop`` that
     has run ``on_train_begin``: the fit then resumes at the saved epoch and
     step. Everything is checked first; a CheckpointError changes nothing."""
+    checked_restore(loop, state, path)()
+
+
+def checked_restore(loop: TrainingLoop, state: dict[str, Any],
+                    path: str | os.PathLike[str]) -> Callable[[], None]:
+    """``restore`` in two halves: checks everything now (CheckpointError,
+    nothing changed) and returns the function that applies the state."""
     model, optimizer, runner = loop.model, loop.optimizer, loop.runner
     try:
         _check_architecture(path, state, model)
+        if state.get("ranks") is not None:
+            raise CheckpointError(f"{path} was written by a data-parallel fit on "
+                                  f"{len(state['ranks'])} MPI ranks; resume it with comm= on "
+                                  f"as many ranks")
         saved_opt = state["optimizer"]
         if saved_opt["type"] != type(optimizer).__name__:
             raise CheckpointError(f"{path} was written by a fit with {saved_opt['type']}, this "
@@ -319,19 +330,61 @@ def restore(loop: TrainingLoop, state: dict[str, Any], path: str | os.PathLike[s
     except (KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{path}: malformed training state ({type(exc).__name__}: "
                               f"{exc})") from None
-    # Everything checked: apply.
-    model.set_weights(state["weights"])
-    for targets, saved in zip(current, saved_arrays):
-        for target, value in zip(targets, saved):
-            target[...] = value
-    optimizer.t, optimizer.epoch = int(saved_opt["t"]), int(saved_opt["epoch"])
-    runner.set_state(state["runner"])
-    loop.history.set_state(history)
-    for cb, entry in zip(loop.user_callbacks, saved_cbs):
-        cb.set_state(entry["state"])
-    loop.initial_epoch = loop.epoch = epoch
-    loop.step, loop.global_step = step, global_step
-    model.stop_training = bool(state["stop_training"])
+
+    def apply():
+        model.set_weights(state["weights"])
+        for targets, saved in zip(current, saved_arrays):
+            for target, value in zip(targets, saved):
+                target[...] = value
+        optimizer.t, optimizer.epoch = int(saved_opt["t"]), int(saved_opt["epoch"])
+        runner.set_state(state["runner"])
+        loop.history.set_state(history)
+        for cb, entry in zip(loop.user_callbacks, saved_cbs):
+            cb.set_state(entry["state"])
+        loop.initial_epoch = loop.epoch = epoch
+        loop.step, loop.global_step = step, global_step
+        model.stop_training = bool(state["stop_training"])
+
+    return apply
+
+
+# ------------------------------------------------- data-parallel fits ---
+
+def rank_part(loop: TrainingLoop) -> dict[str, Any]:
+    """What a data-parallel fit's ranks do not share: the runner's state
+    (each rank's generator, example order and sums), its shard's size and,
+    when the runner keeps the optimizer state per rank (local SGD), that
+    state."""
+    runner, optimizer = loop.runner, loop.optimizer
+    part = {"runner": runner.get_state(), "examples": runner.n_examples, "optimizer": None}
+    if getattr(runner, "per_rank_optimizer_state", False):
+        part["optimizer"] = [[a.copy() for a in optimizer.state(p)]
+                             for p in runner.parameters()]
+    return part
+
+
+def rank_view(state: dict[str, Any], rank: int, size: int,
+              path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The state file of a data-parallel fit (``capture`` of rank 0 with
+    ``ranks``, every rank's ``rank_part``) as rank ``rank`` of ``size``
+    restores it; CheckpointError when it was written on another number of
+    ranks."""
+    ranks = state.get("ranks")
+    if not isinstance(ranks, list):
+        raise CheckpointError(f"{path} was written by a fit in one process; this fit runs on "
+                              f"{size} MPI ranks")
+    if len(ranks) != size:
+        raise CheckpointError(f"{path} was written by a data-parallel fit on {len(ranks)} MPI "
+                              f"ranks; this fit runs on {size}")
+    try:
+        part = ranks[rank]
+        view = dict(state, runner=part["runner"], examples=part["examples"], ranks=None)
+        if part["optimizer"] is not None:
+            view["optimizer"] = dict(state["optimizer"], state=part["optimizer"])
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path}: malformed per-rank state ({type(exc).__name__}: "
+                              f"{exc})") from None
+    return view
 
 
 def load_weights(model: Sequential | Model, path: str | os.PathLike[str]) -> None:
@@ -391,6 +444,14 @@ class BackupAndRestore(Callback):
     resume inside an epoch restores the resume point, not the epoch's start,
     if that epoch then diverges.
 
+    In a data-parallel fit (``comm=``) rank 0 alone reads and writes the
+    file, after every epoch (``save_freq="epoch"`` only): it holds rank 0's
+    state and each rank's own part (``rank_part``: generator, example order,
+    shard size; with local SGD the optimizer state), gathered with the
+    fit's failure-safe collectives. Resuming needs as many ranks; rank 0
+    reads the file and sends it to the others, so it need not be on a shared
+    file system.
+
     Parameters
     ----------
     backup_dir : str or os.PathLike
@@ -423,25 +484,66 @@ class BackupAndRestore(Callback):
             runner.get_state()
         except NotImplementedError as exc:
             raise TypeError(f"BackupAndRestore cannot resume this fit: {exc}") from None
+        comm = getattr(runner, "comm", None)
+        if comm is None:
+            state = self._read()
+            if state is not None:
+                restore(self.loop, state, self.path)
+            return
+        # Data-parallel: rank 0 reads, every rank checks its view, and only
+        # when every rank's check passed does any rank apply it.
+        state = comm.run_agreed(self._read_on_root, comm.rank)[0]
+        if state is None:
+            return
+        try:
+            apply = checked_restore(self.loop, rank_view(state, comm.rank, comm.size,
+                                                         self.path), self.path)
+        except Exception as exc:       # noqa: BLE001 -- every rank raises
+            comm.agree(error=exc)
+        comm.agree()
+        apply()
+
+    def _read(self):
         self.backup_dir.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            restore(self.loop, read_state(self.path), self.path)
+        return read_state(self.path) if self.path.exists() else None
+
+    def _read_on_root(self, rank):
+        if self.step_interval is not None:
+            raise ValueError(f"BackupAndRestore(save_freq={self.save_freq!r}) saves within "
+                             f"epochs, which a data-parallel fit does not stop at; use "
+                             f"save_freq='epoch'")
+        return self._read() if rank == 0 else None
 
     def _save(self):
         write_state(self.path, capture(self.loop))
+
+    def _save_on_root(self, rank, parts):
+        if rank == 0:
+            write_state(self.path, dict(capture(self.loop), ranks=parts))
 
     def on_train_batch_end(self, step: int, logs: dict[str, float] | None = None) -> None:
         if self.step_interval and self.loop.global_step % self.step_interval == 0:
             self._save()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        if self.step_interval is None:
+        comm = getattr(self.loop.runner, "comm", None)
+        if comm is not None:
+            parts = comm.agree(rank_part(self.loop))
+            comm.run_agreed(self._save_on_root, comm.rank, parts)
+        elif self.step_interval is None:
             self._save()
 
-    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
-        if self.delete_checkpoint and self.path.exists():
+    def _delete(self, rank=0):
+        if rank == 0 and self.delete_checkpoint and self.path.exists():
             self.path.unlink()
             _fsync_directory(self.backup_dir)
+
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
+        comm = getattr(self.loop.runner, "comm", None)
+        if comm is None:
+            self._delete()
+        else:
+            comm.run_agreed(self._delete, comm.rank)
 
     def __repr__(self):
         return (f"BackupAndRestore({str(self.backup_dir)!r}, save_freq={self.save_freq!r}, "

@@ -248,6 +248,9 @@ class LocalSGDEpochs(DataParallelEpochs):
     DataParallelEpochs.
     """
 
+    #: BackupAndRestore saves each rank's optimizer state (fastnn.checkpoints.rank_part).
+    per_rank_optimizer_state = True
+
     def __init__(self, model, comm, data, batch_size, shuffle, optimizer, accuracy,
                  sync_every):
         self.sync_every = sync_every

@@ -413,10 +413,6 @@ class Sequential:
             if comm is not None and isinstance(optimizer, FullBatchSolver):
                 raise ValueError(f"comm= trains with the mini-batch optimizers (SGD, Adagrad, "
                                  f"Adam), not with {optimizer!r}")
-            if comm is not None and any(getattr(cb, "restores_training", False)
-                                        for cb in callbacks):
-                raise ValueError("comm= does not support BackupAndRestore yet (a data-parallel "
-                                 "fit cannot be resumed); use ModelCheckpoint on rank 0")
         except Exception as exc:
             if comm is not None:
                 comm.agree(error=exc)        # every rank raises, none waits

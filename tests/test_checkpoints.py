@@ -287,6 +287,33 @@ def test_backup_of_a_newer_format_version_is_refused(tmp_path, monkeypatch):
     _resume_fails(tmp_path, f"format version {checkpoints.VERSION + 1}.*newer")
 
 
+def test_backups_of_data_parallel_fits_need_as_many_ranks(tmp_path):
+    path = _backup(tmp_path)
+    state = checkpoints.read_state(path)
+    part = {"runner": state["runner"], "examples": state["examples"], "optimizer": None}
+    checkpoints.write_state(path, dict(state, ranks=[part, part]))
+    # A fit in one process refuses to resume the file of 2 ranks (its weights,
+    # every rank's, still load) ...
+    X, y = data()
+    model = sequential()
+    before = model.get_weights()
+    with pytest.raises(CheckpointError, match="written by a data-parallel fit on 2 MPI ranks; "
+                                              "resume it with comm= on as many ranks"):
+        model.fit(X, y, epochs=2, batch_size=8, verbose=0,
+                  callbacks=[BackupAndRestore(tmp_path)])
+    assert_same(model.get_weights(), before)
+    checkpoints.load_weights(model, path)
+    assert_same(model.get_weights(), state["weights"])
+    # ... and each rank of another number of ranks refuses it too.
+    shared = checkpoints.read_state(path)
+    with pytest.raises(CheckpointError, match="on 2 MPI ranks; this fit runs on 4"):
+        checkpoints.rank_view(shared, 0, 4, path)
+    with pytest.raises(CheckpointError, match="in one process; this fit runs on 2 MPI ranks"):
+        checkpoints.rank_view(state, 1, 2, path)
+    view = checkpoints.rank_view(shared, 1, 2, path)
+    assert view["ranks"] is None and view["examples"] == state["examples"]
+
+
 def test_backup_of_another_optimizer_or_data_is_refused(tmp_path):
     _backup(tmp_path, optimizer=SGD(lr=0.1))
     X, y = data()

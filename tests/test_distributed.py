@@ -53,7 +53,7 @@ def run_ranks(tmp_path, ranks, cases, timeout=120):
 
 
 def weights_of(result):
-    return [result[f"arr_{i}"] for i in range(len(result) - 1)]
+    return [result[f"arr_{i}"] for i in range(sum(k.startswith("arr_") for k in result))]
 
 
 def interleaved(settings, ranks):
@@ -180,6 +180,31 @@ def test_local_sgd_averages_the_weights_every_k_steps(tmp_path):
     assert diverged[1].startswith("TrainingDivergedError: the loss became"), diverged
 
 
+def test_backup_and_restore_resumes_every_rank_bitwise(tmp_path):
+    runs = {"sync": {"shuffle": True, "dropout": 0.3, "optimizer": "momentum", "epochs": 4},
+            "local": {"shuffle": True, "dropout": 0.3, "optimizer": "adam", "lr": 0.05,
+                      "epochs": 4, "sync_every": 4}}
+    cases = []
+    for name, run in runs.items():
+        cases += [run,                                              # never interrupted
+                  dict(run, backup=name, crash_epoch=2),            # saved after epoch 1
+                  dict(run, backup=name, crash_epoch=99)]           # resumed from there
+                                                         # (the same callbacks, no crash)
+    done, results = run_ranks(tmp_path, 2, cases)
+    assert done.returncode != 0            # the crashed runs, on purpose
+    for i, name in enumerate(runs):
+        whole, crashed, resumed = results[3 * i: 3 * i + 3]
+        assert all(crashed[r].startswith("RuntimeError: crash after epoch 2") for r in (0, 1))
+        for rank in (0, 1):
+            assert int(resumed[rank]["first_epoch"]) == 2      # resumed, not restarted
+            assert int(whole[rank]["first_epoch"]) == 0
+            for a, b in zip(weights_of(resumed[rank]), weights_of(whole[rank])):
+                assert np.array_equal(a, b), (name, rank)
+            assert json.loads(str(resumed[rank]["history"])) == \
+                json.loads(str(whole[rank]["history"]))
+        assert not (tmp_path / name / "training_state.npz").exists()   # deleted at the end
+
+
 def test_sync_every_is_checked():
     model = fit_shards.build_model(fit_shards.SETTINGS)
     X, y = np.zeros((4, 5)), np.zeros(4, dtype=int)
@@ -218,12 +243,15 @@ def test_comm_must_be_a_communicator():
         model.fit(np.zeros((4, 2)), [0, 1, 0, 1], comm="world", verbose=0)
 
 
-def test_comm_refuses_a_solver_and_backups_before_training():
+def test_comm_refuses_a_solver_and_backups_within_epochs_before_training(tmp_path):
     from mpi4py import MPI
     model = fastnn.Sequential([fastnn.Dense(2, 2, activation="softmax")])
     X, y = np.zeros((4, 2)), [0, 1, 0, 1]
     with pytest.raises(ValueError, match="mini-batch optimizers"):
         model.fit(X, y, optimizer=fastnn.LBFGS(), comm=MPI.COMM_SELF, verbose=0)
-    with pytest.raises(ValueError, match="BackupAndRestore"):
-        model.fit(X, y, callbacks=[fastnn.BackupAndRestore("unused")], comm=MPI.COMM_SELF,
-                  verbose=0)
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=r"BackupAndRestore\(save_freq=5\) saves within "
+                                         r"epochs, .* use save_freq='epoch'"):
+        model.fit(X, y, callbacks=[fastnn.BackupAndRestore(tmp_path, save_freq=5)],
+                  comm=MPI.COMM_SELF, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))

@@ -2,7 +2,8 @@
 settings, each rank fits one model on its shard of a seeded data set with
 ``comm=MPI.COMM_WORLD`` and writes what it ended with to
 ``<out>/<case>-rank<r>.npz`` (weights, history) or ``<out>/<case>-rank<r>.err``.
-One mpiexec start serves several cases (the start is most of the cost).
+One mpiexec start serves several cases (the start is most of the cost); the
+exit status is 3 when any case failed.
 
 argv: out_dir, then a JSON list of settings objects (see ``SETTINGS``).
 """
@@ -20,7 +21,7 @@ SETTINGS = {
     "epochs": 3, "batch_size": 4, "shuffle": False, "optimizer": "sgd", "lr": 0.1,
     "weight_decay": 0.0, "dropout": 0.0, "seed": 3, "fail_rank": -1, "fail_in": "",
     "validation": False, "weighted": False, "sync_every": 1,
-    "activation": "tanh",
+    "activation": "tanh", "backup": "", "crash_epoch": -1,
 }
 
 
@@ -68,15 +69,40 @@ class FailAt(fastnn.Callback):
             raise RuntimeError("callback failed on purpose")
 
 
+class FirstEpoch(fastnn.Callback):
+    """Records the first epoch this fit trains (later than 0 when resumed)."""
+
+    first = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.first is None:
+            self.first = epoch
+
+
+class CrashAt(fastnn.Callback):
+    """Ends the fit on every rank when epoch ``epoch`` ends, before the
+    backup of that epoch (BackupAndRestore runs after the other callbacks)."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError(f"crash after epoch {epoch}")
+
+
 def main():
     from mpi4py import MPI      # here: the tests import this module without MPI
 
     out = Path(sys.argv[1])
     comm = MPI.COMM_WORLD
+    failed = False
     for case, overrides in enumerate(json.loads(sys.argv[2])):
-        if not fit_case(out / f"{case}-rank{comm.Get_rank()}", dict(SETTINGS, **overrides),
-                        comm):
-            sys.exit(3)
+        # A failure is agreed on by every rank, so the next case starts clean.
+        failed |= not fit_case(out / f"{case}-rank{comm.Get_rank()}",
+                               dict(SETTINGS, **overrides), comm)
+    if failed:
+        sys.exit(3)
 
 
 def fit_case(stem, settings, comm):
@@ -90,6 +116,12 @@ def fit_case(stem, settings, comm):
     if failing and settings["fail_in"] == "overflow":   # finite rows, inf outputs (relu)
         X = X * 1e200
     callbacks = [FailAt()] if failing and settings["fail_in"] == "callback" else []
+    if settings["crash_epoch"] >= 0:
+        callbacks.append(CrashAt(settings["crash_epoch"]))
+    first = FirstEpoch()
+    callbacks.append(first)
+    if settings["backup"]:
+        callbacks.append(fastnn.BackupAndRestore(stem.parent / settings["backup"]))
     model = build_model(settings)
     optimizer = build_optimizer(settings)
     validation = (X, y) if settings["validation"] else None
@@ -102,7 +134,7 @@ def fit_case(stem, settings, comm):
         stem.with_suffix(".err").write_text(f"{type(exc).__name__}: {exc}")
         return False
     np.savez(stem.with_suffix(".npz"), *model.get_weights(),
-             history=json.dumps(model.history.history))
+             history=json.dumps(model.history.history), first_epoch=first.first)
     return True
 
 if __name__ == "__main__":
