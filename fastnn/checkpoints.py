@@ -210,10 +210,14 @@ def capture(loop: TrainingLoop) -> dict[str, Any]:
         "examples": getattr(runner, "n_examples", None),
         "runner": runner_state,
         "history": loop.history.get_state(),
-        "callbacks": [{"type": type(cb).__name__, "state": cb.get_state()}
-                      for cb in loop.user_callbacks],
+        "callbacks": capture_callbacks(loop),
         "stop_training": bool(loop.model.stop_training),
     }
+
+
+def capture_callbacks(loop: TrainingLoop) -> list[dict[str, Any]]:
+    """The type and ``get_state()`` of each of the loop's user callbacks."""
+    return [{"type": type(cb).__name__, "state": cb.get_state()} for cb in loop.user_callbacks]
 
 
 def _describe(arch):
@@ -352,11 +356,13 @@ def checked_restore(loop: TrainingLoop, state: dict[str, Any],
 
 def rank_part(loop: TrainingLoop) -> dict[str, Any]:
     """What a data-parallel fit's ranks do not share: the runner's state
-    (each rank's generator, example order and sums), its shard's size and,
-    when the runner keeps the optimizer state per rank (local SGD), that
-    state."""
+    (each rank's generator, example order and sums), its shard's size, its
+    callbacks' states (a rank may have callbacks of its own, such as a
+    ModelCheckpoint on rank 0) and, when the runner keeps the optimizer
+    state per rank (local SGD), that state."""
     runner, optimizer = loop.runner, loop.optimizer
-    part = {"runner": runner.get_state(), "examples": runner.n_examples, "optimizer": None}
+    part = {"runner": runner.get_state(), "examples": runner.n_examples, "optimizer": None,
+            "callbacks": capture_callbacks(loop)}
     if getattr(runner, "per_rank_optimizer_state", False):
         part["optimizer"] = [[a.copy() for a in optimizer.state(p)]
                              for p in runner.parameters()]
@@ -378,7 +384,8 @@ def rank_view(state: dict[str, Any], rank: int, size: int,
                               f"ranks; this fit runs on {size}")
     try:
         part = ranks[rank]
-        view = dict(state, runner=part["runner"], examples=part["examples"], ranks=None)
+        view = dict(state, runner=part["runner"], examples=part["examples"],
+                    callbacks=part["callbacks"], ranks=None)
         if part["optimizer"] is not None:
             view["optimizer"] = dict(state["optimizer"], state=part["optimizer"])
     except (KeyError, TypeError) as exc:

@@ -290,7 +290,8 @@ def test_backup_of_a_newer_format_version_is_refused(tmp_path, monkeypatch):
 def test_backups_of_data_parallel_fits_need_as_many_ranks(tmp_path):
     path = _backup(tmp_path)
     state = checkpoints.read_state(path)
-    part = {"runner": state["runner"], "examples": state["examples"], "optimizer": None}
+    part = {"runner": state["runner"], "examples": state["examples"], "optimizer": None,
+            "callbacks": state["callbacks"]}
     checkpoints.write_state(path, dict(state, ranks=[part, part]))
     # A fit in one process refuses to resume the file of 2 ranks (its weights,
     # every rank's, still load) ...

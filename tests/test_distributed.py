@@ -183,7 +183,7 @@ def test_local_sgd_averages_the_weights_every_k_steps(tmp_path):
 def test_backup_and_restore_resumes_every_rank_bitwise(tmp_path):
     runs = {"sync": {"shuffle": True, "dropout": 0.3, "optimizer": "momentum", "epochs": 4},
             "local": {"shuffle": True, "dropout": 0.3, "optimizer": "adam", "lr": 0.05,
-                      "epochs": 4, "sync_every": 4}}
+                      "epochs": 4, "sync_every": 4, "rank0_checkpoint": "last.npz"}}
     cases = []
     for name, run in runs.items():
         cases += [run,                                              # never interrupted
@@ -203,6 +203,11 @@ def test_backup_and_restore_resumes_every_rank_bitwise(tmp_path):
             assert json.loads(str(resumed[rank]["history"])) == \
                 json.loads(str(whole[rank]["history"]))
         assert not (tmp_path / name / "training_state.npz").exists()   # deleted at the end
+    # Rank 0's own ModelCheckpoint resumed with it and wrote the last epoch.
+    model = fit_shards.build_model(dict(fit_shards.SETTINGS, **runs["local"]))
+    fastnn.checkpoints.load_weights(model, tmp_path / "last.npz")
+    for a, b in zip(model.get_weights(), weights_of(resumed[0])):
+        assert np.array_equal(a, b)
 
 
 def test_sync_every_is_checked():

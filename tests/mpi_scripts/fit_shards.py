@@ -22,6 +22,7 @@ SETTINGS = {
     "weight_decay": 0.0, "dropout": 0.0, "seed": 3, "fail_rank": -1, "fail_in": "",
     "validation": False, "weighted": False, "sync_every": 1,
     "activation": "tanh", "backup": "", "crash_epoch": -1,
+    "rank0_checkpoint": "",
 }
 
 
@@ -120,6 +121,9 @@ def fit_case(stem, settings, comm):
         callbacks.append(CrashAt(settings["crash_epoch"]))
     first = FirstEpoch()
     callbacks.append(first)
+    if settings["rank0_checkpoint"] and rank == 0:      # a callback of rank 0's own
+        callbacks.append(fastnn.ModelCheckpoint(stem.parent / settings["rank0_checkpoint"],
+                                                monitor="loss"))
     if settings["backup"]:
         callbacks.append(fastnn.BackupAndRestore(stem.parent / settings["backup"]))
     model = build_model(settings)
