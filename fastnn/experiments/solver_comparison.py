@@ -64,7 +64,7 @@ METHODS = {
     "Adagrad": ("eta 0.05", "sgd", lambda c: Adagrad(lr=0.05, weight_decay=c["lmbda"])),
 }
 
-FULL = {"n_train": 50_000, "lmbda": 1e-4, "batch_size": 10, "epochs": 30, "max_iter": 250,
+FULL = {"n_train": 50_000, "lmbda": 1e-4, "batch_size": 10, "epochs": 100, "max_iter": 600,
         "sklearn_tol": 1e-8}
 QUICK = {**FULL, "n_train": 2000, "n_eval": 2000, "lmbda": 1e-2, "epochs": 3, "max_iter": 40,
          "sklearn_tol": 1e-5}
