@@ -19,8 +19,9 @@ functions that the graph path and the layers call.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
+import contextlib
 import ctypes
 import os
 import warnings
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from . import _blas
 
-__all__ = ["blas_info", "set_policy", "policy", "DEFAULT_MIN_WORK"]
+__all__ = ["blas_info", "set_policy", "limited", "policy", "DEFAULT_MIN_WORK"]
 
 #: m*n*k below which a GEMM runs single-threaded (see bench/README.md).
 DEFAULT_MIN_WORK = 4_000_000
@@ -133,6 +134,20 @@ def _apply(max_threads, min_work):
         _state["min_work"] = float(min_work)
     _state["max_threads"] = max_threads
     _blas.set_thread_policy(*policy())   # the def twins (graph path) follow it too
+
+
+@contextlib.contextmanager
+def limited(max_threads: int) -> Iterator[None]:
+    """Within ``with limited(n):`` large GEMMs use at most n threads (the
+    process-wide policy, as ``set_policy``); the previous setting is put back
+    on leaving. For a program that runs several fits at once in threads."""
+    st = _load()
+    saved = st["max_threads"]
+    set_policy(max_threads=min(max_threads, policy()[1]))
+    try:
+        yield
+    finally:
+        _apply(saved, None)
 
 
 def policy() -> tuple[int, int, float]:

@@ -270,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="a reduced run (seconds) instead of the full reproduction")
     experiment.add_argument("--seeds", type=_positive_int, default=1, metavar="K",
                             help="repeat every configuration with seeds 0..K-1 (default 1)")
+    experiment.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                            help="seeds trained at once, one per thread on one BLAS thread "
+                                 "each (default: one per core; the results do not change)")
     experiment.add_argument("--out", type=_out_dir, metavar="DIR", default=None,
                             help="directory for results.json and the plots "
                                  "(default results/NAME, or results/NAME-quick)")
@@ -380,7 +383,8 @@ def _experiment(args):
     default_out = f"results/{args.name}-quick" if args.quick else f"results/{args.name}"
     out = args.out if args.out is not None else default_out
     module.run(quick=args.quick, seeds=args.seeds, out=out, dataset=args.dataset,
-               data_dir=args.data_dir, download=not args.no_download, **options)
+               data_dir=args.data_dir, download=not args.no_download, jobs=args.jobs,
+               **options)
     return 0
 
 

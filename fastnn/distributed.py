@@ -134,6 +134,11 @@ class Communicator:
         for a in arrays:
             self.comm.Bcast(a, root=root)
 
+    def sum_in_place(self, buffer):
+        """Replace the C-contiguous ``buffer`` by its sum over the ranks (one
+        in-place, buffer-based Allreduce)."""
+        self.comm.Allreduce(self.MPI.IN_PLACE, buffer, op=self.MPI.SUM)
+
     # -------------------------------------------- the compiled step's hook ---
     def allreduce_hook(self, dtype):
         """What the compiled loop needs to call ``MPI_Allreduce`` itself.
@@ -239,10 +244,9 @@ class LocalSGDEpochs(DataParallelEpochs):
 
     The flat buffer ends with one more entry, to which each rank whose loss
     was not finite adds 1, so a divergence on any rank stops every rank at
-    the same average (the
-    loop then restores the epoch's start, which every rank shares). Per
-    epoch the loss, weight and correct sums are agreed on, as in
-    DataParallelEpochs. With k = 1 this is "average the weights after every
+    the same average (the loop then restores the epoch's start, which every
+    rank shares). Per epoch the loss, weight and correct sums are agreed on,
+    as in DataParallelEpochs. With k = 1 this is "average the weights after every
     update", which for plain SGD equals averaging the gradients to
     round-off; ``sync_every=1`` itself runs the gradient Allreduce of
     DataParallelEpochs.
@@ -269,8 +273,7 @@ class LocalSGDEpochs(DataParallelEpochs):
             flat[offset:offset + a.size] = a.ravel()
             offset += a.size
         flat[-1] = 1 if failed else 0
-        MPI = self.comm.MPI
-        self.comm.comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
+        self.comm.sum_in_place(flat)
         if flat[-1] > 0:
             return True
         flat /= self.comm.size

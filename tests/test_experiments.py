@@ -61,8 +61,9 @@ def quick_runs(data_dir, tmp_path_factory):
 def run_quick(name, quick_runs, data_dir, tmp_path_factory, capsys):
     if name not in quick_runs:
         out = tmp_path_factory.mktemp(name)
+        # depth's two seeds train at once (jobs=2), as the other experiments' would.
         record = experiments.run(name, quick=True, seeds=2 if name == "depth" else 1, out=out,
-                                 data_dir=data_dir, download=False)
+                                 data_dir=data_dir, download=False, jobs=2)
         quick_runs[name] = (record, out, capsys.readouterr().out)
     return quick_runs[name]
 
@@ -109,6 +110,25 @@ def test_depth_results(quick_runs, data_dir, tmp_path_factory, capsys):
     assert rows[0]["val_accuracy"]["mean"] > 0.8
     assert len(set(rows[1]["val_accuracy"]["values"])) == 2
     assert rows[0]["lecture"] is not None and "~88" in record["table"]
+
+
+def _without_seconds(value):
+    if isinstance(value, dict):
+        return {k: _without_seconds(v) for k, v in value.items()
+                if k not in ("seconds", "s_per_run")}
+    if isinstance(value, list):
+        return [_without_seconds(v) for v in value]
+    return value
+
+
+def test_seeds_trained_at_once_give_the_serial_results(quick_runs, data_dir, tmp_path_factory,
+                                                       capsys):
+    concurrent, _, printed = run_quick("depth", quick_runs, data_dir, tmp_path_factory, capsys)
+    assert "2 at a time" in printed
+    serial = experiments.run("depth", quick=True, seeds=2, data_dir=data_dir, download=False,
+                             jobs=1, verbose=False)
+    assert _without_seconds(serial["results"]) == _without_seconds(concurrent["results"])
+    assert serial["table"].splitlines()[0] == concurrent["table"].splitlines()[0]
 
 
 def _numpy_bias_gradient_norms(weights, X, y):

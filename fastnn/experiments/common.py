@@ -23,6 +23,9 @@ An experiment module defines
     ``fastnn.experiments.driver.execute(<module>, ...)``.
 """
 
+import concurrent.futures
+import contextlib
+import contextvars
 import functools
 import math
 import time
@@ -31,6 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import blas_threads
 from ..callbacks import Callback
 from ..datasets import load_fashion_mnist, load_mnist
 from ..layers import Dense, Dropout
@@ -41,8 +45,8 @@ from ..validation import check_positive_int
 
 __all__ = [
     "DATASETS", "NIELSEN", "Data", "load_data", "resolve_data_dir", "build_mlp", "layer_sizes",
-    "train_model", "train_seeds", "run_columns", "accuracy_probe", "seed_stats", "mean_curve",
-    "mean_curves", "format_table", "percent", "seconds_per_run",
+    "train_model", "train_seeds", "concurrent_runs", "run_columns", "accuracy_probe",
+    "seed_stats", "mean_curve", "mean_curves", "format_table", "percent", "seconds_per_run",
 ]
 
 #: Loaders by the dataset names the command line accepts.
@@ -251,8 +255,30 @@ def train_model(model, data, epochs, batch_size, optimizer, probes=None, callbac
     return record
 
 
+#: How many runs ``train_seeds`` trains at once (``concurrent_runs``).
+_WORKERS = contextvars.ContextVar("fastnn_experiment_workers", default=1)
+
+
+@contextlib.contextmanager
+def concurrent_runs(workers):
+    """Within: ``train_seeds`` trains up to ``workers`` seeds at once, one per
+    thread (the compiled epochs release the GIL), with every GEMM on one BLAS
+    thread so that the runs share the cores without oversubscribing them.
+    The runs are independent models, so the results are those of a serial
+    run (tested); only the seconds change."""
+    token = _WORKERS.set(check_positive_int("jobs", workers))
+    try:
+        if workers > 1:
+            with blas_threads.limited(1):
+                yield
+        else:
+            yield
+    finally:
+        _WORKERS.reset(token)
+
+
 def train_seeds(seeds, train_one, describe, log):
-    """Train one network per seed.
+    """Train one network per seed (several at once within ``concurrent_runs``).
 
     Parameters
     ----------
@@ -269,13 +295,19 @@ def train_seeds(seeds, train_one, describe, log):
     list of dict
         The records, in the order of ``seeds``.
     """
-    runs = []
-    for seed in seeds:
-        run = train_one(seed)
-        runs.append(run)
-        log(f"  {describe(seed, run)}  ({run['seconds']:.1f} s)"
-            + (f"  DIVERGED: {run['diverged']}" if run["diverged"] else ""))
-    return runs
+    workers = min(_WORKERS.get(), len(seeds))
+    done = []
+    with contextlib.ExitStack() as stack:
+        if workers > 1:
+            pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(workers))
+            runs = pool.map(train_one, seeds)
+        else:
+            runs = map(train_one, seeds)
+        for seed, run in zip(seeds, runs):       # logged in seed order as they finish
+            done.append(run)
+            log(f"  {describe(seed, run)}  ({run['seconds']:.1f} s)"
+                + (f"  DIVERGED: {run['diverged']}" if run["diverged"] else ""))
+    return done
 
 
 def run_columns(runs):

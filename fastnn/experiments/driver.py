@@ -8,6 +8,7 @@
 
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -18,7 +19,7 @@ import numpy as np
 from .. import __version__
 from ..validation import check_positive_int
 from . import plotting
-from .common import load_data
+from .common import concurrent_runs, load_data
 
 __all__ = ["execute", "runner"]
 
@@ -50,7 +51,7 @@ def _override(module, config, options):
 
 
 def execute(module, quick=False, seeds=1, out=None, dataset="mnist", data_dir=None,
-            download=True, verbose=True, **options):
+            download=True, verbose=True, jobs=None, **options):
     """Run one experiment module: compute, print its table, write its outputs.
 
     Parameters
@@ -67,6 +68,10 @@ def execute(module, quick=False, seeds=1, out=None, dataset="mnist", data_dir=No
         Passed to ``load_data``.
     verbose : bool
         Print progress and the table to stdout.
+    jobs : int > 0 or None
+        How many seeds train at once, in threads, each on one BLAS thread
+        (``common.concurrent_runs``); None: one per core. The results do not
+        depend on it, only the seconds.
     **options
         Overrides of the experiment's settings (``module.OPTIONS``), e.g.
         ``epochs=5``, ``n_train=10000``, ``variant="nielsen"``; None keeps
@@ -81,6 +86,7 @@ def execute(module, quick=False, seeds=1, out=None, dataset="mnist", data_dir=No
         the reason), ``environment``.
     """
     seeds = check_positive_int("seeds", seeds)
+    jobs = (os.cpu_count() or 1) if jobs is None else check_positive_int("jobs", jobs)
     if not isinstance(quick, (bool, np.bool_)):
         raise TypeError(f"quick must be True or False, got {quick!r}")
     config = _override(module, dict(module.QUICK if quick else module.FULL), options)
@@ -90,11 +96,13 @@ def execute(module, quick=False, seeds=1, out=None, dataset="mnist", data_dir=No
             print(*parts, flush=True)
 
     log(f"experiment {module.NAME}{' (quick)' if quick else ''}: {module.TITLE}")
-    log(f"  settings: {config}; seeds 0..{seeds - 1}")
+    log(f"  settings: {config}; seeds 0..{seeds - 1}"
+        + (f", {min(jobs, seeds)} at a time" if min(jobs, seeds) > 1 else ""))
     data = load_data(dataset, data_dir, n_train=config["n_train"],
                      n_eval=config.get("n_eval"), download=download)
     start = time.perf_counter()
-    results = module.compute(config, data, list(range(seeds)), log)
+    with concurrent_runs(min(jobs, seeds)):
+        results = module.compute(config, data, list(range(seeds)), log)
     elapsed = time.perf_counter() - start
     table = module.table(results, config)
     record = {
