@@ -468,6 +468,7 @@ class BackupAndRestore(Callback):
     """
 
     restores_training = True
+    _comm = None           # the data-parallel fit's Communicator, set in on_train_begin
     FILENAME = "training_state.npz"
 
     def __init__(self, backup_dir: str | os.PathLike[str],
@@ -491,7 +492,8 @@ class BackupAndRestore(Callback):
             runner.get_state()
         except NotImplementedError as exc:
             raise TypeError(f"BackupAndRestore cannot resume this fit: {exc}") from None
-        comm = getattr(runner, "comm", None)
+        # The data-parallel runner's Communicator (fastnn.distributed), or None.
+        self._comm = comm = getattr(runner, "comm", None)
         if comm is None:
             state = self._read()
             if state is not None:
@@ -533,7 +535,7 @@ class BackupAndRestore(Callback):
             self._save()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        comm = getattr(self.loop.runner, "comm", None)
+        comm = self._comm
         if comm is not None:
             parts = comm.agree(rank_part(self.loop))
             comm.run_agreed(self._save_on_root, comm.rank, parts)
@@ -546,11 +548,10 @@ class BackupAndRestore(Callback):
             _fsync_directory(self.backup_dir)
 
     def on_train_end(self, logs: dict[str, float] | None = None) -> None:
-        comm = getattr(self.loop.runner, "comm", None)
-        if comm is None:
+        if self._comm is None:
             self._delete()
         else:
-            comm.run_agreed(self._delete, comm.rank)
+            self._comm.run_agreed(self._delete, self._comm.rank)
 
     def __repr__(self):
         return (f"BackupAndRestore({str(self.backup_dir)!r}, save_freq={self.save_freq!r}, "

@@ -190,6 +190,12 @@ class DataParallelEpochs(CompiledEpochs):
     """
 
     chunked = False
+    #: The compiled steps sum the gradients over the ranks (one Allreduce each).
+    allreduce_steps = True
+    #: The epoch's sums each rank holds for itself, summed over the ranks when
+    #: the epoch ends (the loss and weight sums of the Allreduce steps are
+    #: global already).
+    local_sums = ("correct",)
 
     def __init__(self, model, comm, data, batch_size, shuffle, optimizer, accuracy):
         self.comm = comm
@@ -200,20 +206,24 @@ class DataParallelEpochs(CompiledEpochs):
 
     def _new_net(self, rows):
         seed = rank_seed(fit_seed(self.model._train_seq), self.comm.rank)
-        return self.model._compiled_net(rows, self.optimizer, seed=seed,
-                                        allreduce=self.comm.allreduce_hook(self.model.dtype))
+        hook = self.comm.allreduce_hook(self.model.dtype) if self.allreduce_steps else None
+        return self.model._compiled_net(rows, self.optimizer, seed=seed, allreduce=hook)
 
     def begin(self):
         # Rank 0's initial weights everywhere (in place: the net points into them).
         self.comm.broadcast(self.parameters())
 
+    def train_epoch_steps(self, epoch):
+        """Every step of ``epoch``; the EpochStats of this rank."""
+        return self.run_steps(epoch, 0, self.steps_per_epoch)
+
     def run_epoch(self, epoch):
-        stats = self.run_steps(epoch, 0, self.steps_per_epoch)
-        # The loss and weight sums are global already; the correct counts are
-        # this rank's (agreed on every rank, whatever the targets' kind).
-        correct = self.comm.agree(stats.correct)
-        if stats.correct is not None:
-            stats.correct = sum(correct)
+        stats = self.train_epoch_steps(epoch)
+        # Agreed on every rank, whatever the targets' kind (None stays None).
+        totals = self.comm.agree([getattr(stats, name) for name in self.local_sums])
+        for i, name in enumerate(self.local_sums):
+            if getattr(stats, name) is not None:
+                setattr(stats, name, sum(t[i] for t in totals))
         return stats
 
     def run(self, loop):
@@ -245,25 +255,23 @@ class LocalSGDEpochs(DataParallelEpochs):
     The flat buffer ends with one more entry, to which each rank whose loss
     was not finite adds 1, so a divergence on any rank stops every rank at
     the same average (the loop then restores the epoch's start, which every
-    rank shares). Per epoch the loss, weight and correct sums are agreed on,
-    as in DataParallelEpochs. With k = 1 this is "average the weights after every
-    update", which for plain SGD equals averaging the gradients to
-    round-off; ``sync_every=1`` itself runs the gradient Allreduce of
-    DataParallelEpochs.
+    rank shares). Every sum of the epoch is this rank's, summed over the
+    ranks when the epoch ends (``local_sums``). With k = 1 this would be
+    "average the weights after every update", which for plain SGD equals
+    averaging the gradients to round-off; ``sync_every=1`` runs the gradient
+    Allreduce of DataParallelEpochs instead.
     """
 
     #: BackupAndRestore saves each rank's optimizer state (fastnn.checkpoints.rank_part).
     per_rank_optimizer_state = True
+    allreduce_steps = False
+    local_sums = ("loss_sum", "seen", "correct")
 
     def __init__(self, model, comm, data, batch_size, shuffle, optimizer, accuracy,
                  sync_every):
         self.sync_every = sync_every
         super().__init__(model, comm, data, batch_size, shuffle, optimizer, accuracy)
         self._flat = np.empty(sum(a.size for a in self.parameters()) + 1, dtype=model.dtype)
-
-    def _new_net(self, rows):
-        seed = rank_seed(fit_seed(self.model._train_seq), self.comm.rank)
-        return self.model._compiled_net(rows, self.optimizer, seed=seed)
 
     def average(self, failed):
         """Average the weights over the ranks, in place; True (and nothing
@@ -283,7 +291,7 @@ class LocalSGDEpochs(DataParallelEpochs):
             offset += a.size
         return False
 
-    def run_epoch(self, epoch):
+    def train_epoch_steps(self, epoch):
         n, k = self.steps_per_epoch, self.sync_every
         for first in range(0, n, k):
             stop = min(first + k, n)
@@ -292,11 +300,6 @@ class LocalSGDEpochs(DataParallelEpochs):
                 if stats.failed_step < 0:          # another rank's loss
                     stats.failed_step = stop - 1
                 return stats
-        sums = self.comm.agree((stats.loss_sum, stats.seen, stats.correct))
-        stats.loss_sum = sum(s[0] for s in sums)
-        stats.seen = sum(s[1] for s in sums)
-        if stats.correct is not None:
-            stats.correct = sum(s[2] for s in sums)
         return stats
 
 
