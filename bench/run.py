@@ -1,6 +1,7 @@
 """fastnn's benchmark suite: training throughput against PyTorch, scikit-learn,
 plain NumPy and the BLAS ceiling, plus prediction, concurrent prediction (one model
-from 1, 2 and 4 threads, bench/concurrency.py), import time and memory.
+from 1, 2 and 4 threads, bench/concurrency.py), the sparse first layer on a bag of
+words (bench/sparse_input.py), import time and memory.
 
     python bench/run.py            # the full suite (about 7 minutes on 2 quiet cores)
     python bench/run.py --quick    # shorter windows, same grid (about 3 minutes)
@@ -56,9 +57,11 @@ def parse_args(argv=None):
     p.add_argument("--data", default=None,
                    help="directory with the MNIST IDX files (default: $FASTNN_DATA/mnist, ...)")
     p.add_argument("--skip", nargs="*", default=[],
-                   choices=["train", "chunks", "predict", "threads", "import", "memory"],
+                   choices=["train", "chunks", "predict", "threads", "sparse", "import",
+                            "memory"],
                    help="sections to skip (chunks: fit's in-epoch chunks against one call "
-                        "per epoch; threads: concurrent predict_proba on one model)")
+                        "per epoch; threads: concurrent predict_proba on one model; sparse: "
+                        "the bag-of-words sparse first layer, bench/sparse_input.py)")
     p.add_argument("--out", default=None, help="results JSON (default bench/results/<time>.json)")
     return p.parse_args(argv)
 
@@ -577,6 +580,9 @@ def main(argv=None):
         from trainers import fastnn_model
         record["concurrent_prediction"] = concurrency_section(args, settings, X, out, NETS,
                                                               fastnn_model)
+    if "sparse" not in args.skip:
+        from sparse_input import sparse_section
+        record["sparse"] = sparse_section(args, settings, out, peers=peers)
     if "import" not in args.skip:
         record["import"] = import_section(args, peers, missing, out)
     if "memory" not in args.skip:

@@ -17,6 +17,7 @@ from kernels cimport (
     ACT_IDENTITY, ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_SOFTMAX, ACT_EXP,
     LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY, LOSS_MSE, LOSS_POISSON, OPT_SGD, OPT_ADAGRAD, OPT_ADAM)
 from rng cimport RngState, rng_seed, rng_uniform, rng_shuffle
+cimport sparse
 
 # The codes of csrc/kernels.pxd, by name: the only source of these integers in Python.
 ACTIVATION_CODES = {"identity": ACT_IDENTITY, "sigmoid": ACT_SIGMOID, "tanh": ACT_TANH,
@@ -92,6 +93,41 @@ def add_column_sums(const floating[:, ::1] D, floating[::1] out, double alpha=1.
         with nogil:
             kernels.add_column_sums(&D[0, 0] if D.shape[0] else NULL, D.shape[0], D.shape[1],
                                     <floating>alpha, <floating>beta, &out[0])
+
+
+def csr_times_wt(const floating[::1] values, const int64_t[::1] indices,
+                 const int64_t[::1] indptr, const floating[:, ::1] WT, floating[:, ::1] out,
+                 const int64_t[::1] order=None, Py_ssize_t start=0):
+    """out (rows x n_out) = X_batch WT for the CSR rows order[start:start + rows]
+    (start:start + rows without order), rows = out.shape[0], WT (n_in x n_out)."""
+    cdef const int64_t* rows_order = &order[0] if order is not None and order.shape[0] else NULL
+    if out.shape[0] and out.shape[1]:
+        with nogil:
+            sparse.csr_times_wt(&values[0] if values.shape[0] else NULL,
+                                &indices[0] if indices.shape[0] else NULL, &indptr[0],
+                                rows_order, start, out.shape[0], &WT[0, 0], WT.shape[1],
+                                &out[0, 0])
+
+
+def add_csr_outer(const floating[::1] values, const int64_t[::1] indices,
+                  const int64_t[::1] indptr, const floating[:, ::1] D, floating[:, ::1] GT,
+                  double alpha=1.0, const int64_t[::1] order=None, Py_ssize_t start=0):
+    """GT (n_in x n_out) += alpha X_batch^T D over the CSR rows of the batch
+    (as ``csr_times_wt``), rows = D.shape[0]; other rows of GT untouched."""
+    cdef const int64_t* rows_order = &order[0] if order is not None and order.shape[0] else NULL
+    if D.shape[0] and GT.shape[0] and GT.shape[1]:
+        with nogil:
+            sparse.add_csr_outer(&values[0] if values.shape[0] else NULL,
+                                 &indices[0] if indices.shape[0] else NULL, &indptr[0],
+                                 rows_order, start, D.shape[0], &D[0, 0], GT.shape[1],
+                                 <floating>alpha, &GT[0, 0])
+
+
+def transpose(const floating[:, ::1] A, floating[:, ::1] B):
+    """B = A^T (B of shape A.shape[::-1])."""
+    if A.shape[0] and A.shape[1]:
+        with nogil:
+            sparse.transpose(&A[0, 0], A.shape[0], A.shape[1], &B[0, 0])
 
 
 def activation_forward(floating[:, ::1] Y, int code):

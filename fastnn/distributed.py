@@ -130,9 +130,10 @@ class Communicator:
 
     # ------------------------------------------------------ weights ---
     def broadcast(self, arrays, root=0):
-        """Overwrite each C-contiguous array with root's, in place (buffer-based)."""
+        """Overwrite each C- or F-contiguous array with root's, in place
+        (buffer-based; every rank lays its arrays out alike)."""
         for a in arrays:
-            self.comm.Bcast(a, root=root)
+            self.comm.Bcast(a if a.flags.c_contiguous else a.T, root=root)
 
     def sum_in_place(self, buffer):
         """Replace the C-contiguous ``buffer`` by its sum over the ranks (one

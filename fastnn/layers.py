@@ -67,7 +67,9 @@ class Dense(Layer):
     ----------
     W : ndarray, shape (n_out, n_in)
         Weights, in the model's dtype. Writable in place; assigning a new
-        array copies it into the existing one (shape checked).
+        array copies it into the existing one (shape checked). C-contiguous,
+        except in the first layer of a ``Sequential`` fitted on sparse input,
+        which stores it feature-major (``feature_major``).
     b : ndarray, shape (n_out,), or None
         Bias (None when ``bias=False``).
 
@@ -101,6 +103,26 @@ class Dense(Layer):
         self._W = W
         self._b = b if self.bias else None
         self._W_param = self._b_param = None
+        self._feature_major = False
+
+    @property
+    def feature_major(self) -> bool:
+        """Whether W is stored feature-major: W.T (n_in, n_out) C-contiguous,
+        the weights of each input feature side by side. ``Sequential.fit`` on
+        sparse input stores its first layer so (once, a new W array): a CSR
+        batch then costs one contiguous row of W.T per non-zero."""
+        return self._feature_major
+
+    def _set_feature_major(self, flag: bool) -> np.ndarray | None:
+        """Store W feature-major (flag True) or row-major: a new array with
+        the same values. Returns the old array, None when nothing changed."""
+        if bool(flag) == self._feature_major:
+            return None
+        old = self._W
+        self._W = np.asfortranarray(old) if flag else np.ascontiguousarray(old)
+        self._feature_major = bool(flag)
+        self._W_param = None
+        return old
 
     @property
     def dtype(self) -> np.dtype:
@@ -127,7 +149,10 @@ class Dense(Layer):
     @property
     def W_param(self) -> Tensor:
         """W as a Tensor with ``requires_grad=True`` that shares its memory (the
-        graph reads it, optimizers update the array in place)."""
+        graph reads it, optimizers update the array in place). The graph
+        takes C-contiguous arrays: a feature-major W is stored row-major
+        again first (a new array)."""
+        self._set_feature_major(False)
         t = self._W_param
         if t is None or t.data is not self._W:
             t = self._W_param = Tensor(self._W, requires_grad=True)
@@ -174,7 +199,8 @@ class Dense(Layer):
             raise ValueError("logits=True needs a Tensor input (graph mode)")
         # The door of the array path: real, finite, (n, n_in), the layer's dtype.
         X = check_X(X, self.n_in, self.dtype)
-        Y = ops.gemm(X, self._W, trans_b=True)
+        W = self._W
+        Y = ops.gemm(X, W.T) if self._feature_major else ops.gemm(X, W, trans_b=True)
         if self._b is not None:
             ops.bias_add(Y, self._b)
         return ops.activation_forward(Y, self.activation)

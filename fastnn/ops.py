@@ -173,6 +173,24 @@ class NumpyOps:
         out[...] = total + (beta * out if beta != 0 else 0)
         return out
 
+    def csr_times_wt(self, X, WT, out):
+        """out = X WT: a CSR batch X (rows x n_in) through the feature-major
+        weights WT = W^T (n_in x n_out) of the sparse first layer."""
+        out[...] = X @ WT
+        return out
+
+    def add_csr_outer(self, X, D, GT, alpha=1.0):
+        """GT += alpha X^T D for a CSR batch X (rows x n_in), D (rows x n_out):
+        the sparse first layer's weight gradient in its feature-major layout
+        (rows of features absent from X keep their values)."""
+        GT += (alpha * (X.T @ D)).astype(GT.dtype)
+        return GT
+
+    def transpose(self, A, B):
+        """B = A^T."""
+        B[...] = A.T
+        return B
+
     def activation_forward(self, Y, name):
         """Y = f(Y) in place."""
         Y[...] = get_activation(name).forward(Y)
@@ -272,6 +290,20 @@ class CompiledOps(NumpyOps):
     def add_column_sums(self, D, out, alpha=1.0, beta=0.0):
         _kernels.add_column_sums(D, out, alpha, beta)
         return out
+
+    def csr_times_wt(self, X, WT, out):
+        _kernels.csr_times_wt(X.data, X.indices.astype(np.int64), X.indptr.astype(np.int64),
+                              WT, out)
+        return out
+
+    def add_csr_outer(self, X, D, GT, alpha=1.0):
+        _kernels.add_csr_outer(X.data, X.indices.astype(np.int64), X.indptr.astype(np.int64),
+                               D, GT, alpha)
+        return GT
+
+    def transpose(self, A, B):
+        _kernels.transpose(A, B)
+        return B
 
     def activation_forward(self, Y, name):
         _kernels.activation_forward(Y, get_activation(name).code)

@@ -235,6 +235,15 @@ class Optimizer:
             entry = self._state[id(value)] = (value, self._new_state(value))
         return entry[1]
 
+    def move_state(self, old: np.ndarray, new: np.ndarray) -> None:
+        """Give parameter array ``new`` the state of ``old``, which it replaces
+        (the same values stored in another layout: ``Dense.feature_major``);
+        the state arrays take ``new``'s layout, as the compiled loop needs."""
+        entry = self._state.pop(id(old), None)
+        if entry is not None and entry[0] is old:
+            order = "C" if new.flags.c_contiguous else "F"
+            self._state[id(new)] = (new, [np.array(a, order=order) for a in entry[1]])
+
     def _new_state(self, value):
         return [np.zeros_like(value)]
 

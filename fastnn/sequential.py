@@ -260,7 +260,7 @@ class Sequential:
             if layer.dtype != self.dtype:
                 raise ValueError(f"{layer!r} holds {layer.dtype} parameters but the model is "
                                  f"{self.dtype}; it was re-initialised by another model?")
-            plan = {"W": layer.W, "b": layer.b,
+            plan = {"W": layer.W, "b": layer.b, "feature_major": layer.feature_major,
                     "activation": get_activation(layer.activation).code}
             if dropout is not None and dropout.p > 0:
                 plan.update(drop_p=dropout.p, drop_keep=dropout.keep_value,
@@ -418,6 +418,7 @@ class Sequential:
                 comm.agree(error=exc)        # every rank raises, none waits
             raise
         self.target_kind = kind
+        self._lay_out_first_layer(data.sparse, optimizer)
         if comm is not None:
             return self._fit_data_parallel(comm, data, kind, epochs, batch_size, shuffle,
                                            verbose, optimizer, callbacks,
@@ -432,6 +433,23 @@ class Sequential:
             runner = CompiledEpochs(self, data, batch_size, shuffle, optimizer,
                                     has_accuracy(kind))
         return TrainingLoop(self, optimizer, epochs, callbacks, verbose, validate).fit(runner)
+
+    def _lay_out_first_layer(self, sparse, optimizer=None):
+        """For sparse input, store the first layer feature-major
+        (``Dense.feature_major``; not behind a Dropout), once, moving
+        ``optimizer``'s state for W with it, while no other thread uses the
+        model. Returns whether W is a new array."""
+        first = self.layers[0]
+        if not sparse or not isinstance(first, Dense) or first.feature_major:
+            return False
+        self._guard.begin_fit(self)
+        try:
+            old = first._set_feature_major(True)
+            if optimizer is not None and not isinstance(optimizer, FullBatchSolver):
+                optimizer.move_state(old, first.W)   # (the solvers keep no state)
+        finally:
+            self._guard.end_fit()
+        return True
 
     def _fit_data_parallel(self, comm, data, kind, epochs, batch_size, shuffle, verbose,
                            optimizer, callbacks, validation, sync_every):

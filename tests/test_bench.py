@@ -8,8 +8,8 @@ crashed there on ``import fastnn._blas``.
 
 The test copies bench/ and the sources of fastnn/ (no compiled modules) into a
 fresh directory, the state of such a checkout, and runs the smallest bench run
-there (``--skip train chunks predict threads import memory --peers``: the header, with the
-BLAS detection, and the results file, in about a second), with the fastnn this
+there (``--skip train chunks predict threads sparse import memory --peers``: the
+header, with the BLAS detection, and the results file, in about a second), with the fastnn this
 test imports (installed in CI, in place in a development checkout) as the
 installed one.
 """
@@ -40,7 +40,7 @@ def test_bench_runs_against_the_installed_fastnn_from_a_checkout_without_a_build
     out = tmp_path / "results.json"
     proc = subprocess.run(
         [sys.executable, "bench/run.py", "--skip", "train", "chunks", "predict", "threads",
-         "import", "memory", "--peers", "--out", str(out)],
+         "sparse", "import", "memory", "--peers", "--out", str(out)],
         cwd=checkout, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     record = json.loads(out.read_text())

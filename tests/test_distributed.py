@@ -86,6 +86,8 @@ def test_ranks_train_as_one_process_on_the_concatenated_batches(tmp_path, ranks)
     cases = [{"optimizer": name, "lr": 0.05 if name == "adam" else 0.1, "weight_decay": 1e-3}
              for name in OPTIMIZERS]
     cases.append({"optimizer": "sgd", "weighted": True})     # weighted global batch means
+    cases += [{"optimizer": name, "sparse": True, "weight_decay": 1e-3}    # CSR shards
+              for name in ("sgd", "momentum")]
     done, results = run_ranks(tmp_path, ranks, cases)
     assert done.returncode == 0, done.stderr[-3000:]
     for case, result in zip(cases, results):

@@ -556,3 +556,35 @@ def test_add_column_sums_matches_reference(dtype, tol, shape, alpha, beta):
     np.testing.assert_allclose(got, want, **tol)
     expected = alpha * D.astype(np.float64).sum(axis=0) + (beta * start if beta else 0)
     np.testing.assert_allclose(got, expected, rtol=10 * tol["rtol"], atol=10 * tol["atol"])
+
+
+@pytest.mark.parametrize("shape", [(9, 40, 6), (1, 5, 3), (4, 7, 1), (3, 70, 33)])
+def test_sparse_first_layer_kernels_match_reference(dtype, tol, shape):
+    import scipy.sparse as sp
+    from fastnn import _kernels
+    rows, n_in, n_out = shape
+    gen = np.random.default_rng(list(shape))
+    X = sp.random(rows, n_in, density=0.2, random_state=gen, format="csr", dtype=dtype)
+    W = gen.standard_normal((n_out, n_in)).astype(dtype)
+    D = gen.standard_normal((rows, n_out)).astype(dtype)
+    G0 = gen.standard_normal((n_in, n_out)).astype(dtype)
+    for ops in (CompiledOps(), NumpyOps()):
+        WT = ops.transpose(W, np.empty((n_in, n_out), dtype))
+        np.testing.assert_array_equal(WT, W.T)
+        np.testing.assert_array_equal(ops.transpose(WT, np.empty_like(W)), W)
+        np.testing.assert_allclose(ops.csr_times_wt(X, WT, np.empty((rows, n_out), dtype)),
+                                   X.toarray() @ W.T, **tol)
+        got = ops.add_csr_outer(X, D, G0.copy(), -0.5)
+        np.testing.assert_allclose(got, G0 - 0.5 * X.toarray().T @ D, **tol)
+        absent = np.setdiff1d(np.arange(n_in), X.indices)
+        np.testing.assert_array_equal(got[absent], G0[absent])  # untouched features
+    # A shuffled batch: rows order[start:start + rows] of a larger matrix.
+    big = sp.vstack([sp.random(3, n_in, density=0.3, random_state=1, dtype=dtype), X]).tocsr()
+    order = np.concatenate([np.arange(3, 3 + rows)[::-1], np.arange(3)]).astype(np.int64)
+    out = np.empty((rows, n_out), dtype)
+    args = (big.data, big.indices.astype(np.int64), big.indptr.astype(np.int64))
+    _kernels.csr_times_wt(*args, np.ascontiguousarray(W.T), out, order=order, start=0)
+    np.testing.assert_allclose(out, X.toarray()[::-1] @ W.T, **tol)
+    G = G0.copy()
+    _kernels.add_csr_outer(*args, D, G, 2.0, order=order, start=0)
+    np.testing.assert_allclose(G, G0 + 2 * X.toarray()[::-1].T @ D, **tol)

@@ -192,3 +192,23 @@ def test_poisson_refuses_negative_targets(digits):
     X, y = digits
     with pytest.raises(ValueError, match=r"y must hold targets >= 0 for loss='poisson'"):
         MLPRegressor(loss="poisson", max_iter=1).fit(X, y - 1.0)
+
+
+def test_sparse_after_dense_keeps_the_adam_state_and_early_stopping(digits):
+    # A first sparse fit makes the first layer feature-major (a new W): the
+    # Adam moments move with it and coefs_ views the new array, also for the
+    # early-stopping scores computed during the fit.
+    X, y = digits
+    Xs = sp.csr_matrix(X)
+    pair = [MLPClassifier((10,), random_state=0) for _ in range(2)]
+    for est, second in zip(pair, (X, Xs)):
+        est.partial_fit(X, y, classes=np.unique(y))
+        est.partial_fit(second, y)
+    assert max_diff(pair[0].coefs_, pair[1].coefs_) < 1e-12
+    params = dict(hidden_layer_sizes=(10,), early_stopping=True, max_iter=8, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dense, sparse = MLPClassifier(**params).fit(X, y), MLPClassifier(**params).fit(Xs, y)
+    assert max_diff(dense.coefs_, sparse.coefs_) < 1e-12
+    assert dense.validation_scores_ == pytest.approx(sparse.validation_scores_, abs=1e-12)
+    assert sparse.coefs_[0].base is sparse._model.layers[0].W

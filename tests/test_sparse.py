@@ -38,15 +38,24 @@ FORMATS = {"csr": lambda X: X.tocsr(), "csc": lambda X: X.tocsc(),
            "csr_array": lambda X: sp.csr_array(X), "csc_array": lambda X: sp.csc_array(X)}
 
 
-@pytest.mark.parametrize("fmt", sorted(FORMATS))
+# Without dropout on its input the first layer multiplies the CSR rows as they
+# are (csrc/sparse.pxd); with it, the rows are scattered into a dense batch.
+# Plain SGD with weight decay is folded into the sparse update; Adam reads gW.
+OPTIMIZERS = {"adam": lambda: Adam(lr=0.01), "sgd+decay": lambda: SGD(lr=0.1, weight_decay=0.01)}
+
+
+@pytest.mark.parametrize("fmt, dropout, optimizer",
+                         [(fmt, False, "adam") for fmt in sorted(FORMATS)]
+                         + [("csr", False, "sgd+decay"), ("csr", True, "adam"),
+                            ("csc", True, "sgd+decay")])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_sparse_input_gives_the_dense_results(fmt, dtype):
+def test_sparse_input_gives_the_dense_results(fmt, dropout, optimizer, dtype):
     X, y = make_data()
     Xs, Xd = FORMATS[fmt](X), X.toarray()
     results = []
     for data in (Xs, Xd):
-        model = make_model(dtype, dropout=True)
-        history = model.fit(data, y, epochs=2, batch_size=7, optimizer=Adam(lr=0.01),
+        model = make_model(dtype, dropout=dropout)
+        history = model.fit(data, y, epochs=2, batch_size=7, optimizer=OPTIMIZERS[optimizer](),
                             shuffle=True, verbose=0, validation_data=(data, y))
         results.append((model.get_weights(), history.history, model.predict_proba(data),
                         model.predict(data), model.evaluate(data, y),
@@ -63,6 +72,38 @@ def test_sparse_input_gives_the_dense_results(fmt, dtype):
     for (a, b), (c, d) in zip(g_s, g_d):
         assert_close(a, c, dtype)
         assert_close(b, d, dtype)
+
+
+class _FixedChunks:
+    """Chunks of 2 steps (stands in for fastnn.training.ChunkClock)."""
+    size = 2
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def record(self, steps, elapsed):
+        pass
+
+
+@pytest.mark.parametrize("optimizer", [lambda: Adam(lr=0.01),
+                                       lambda: SGD(lr=0.05, momentum=0.9, weight_decay=0.01)])
+def test_sparse_training_in_chunks_is_bitwise_one_call(optimizer, monkeypatch):
+    # Each compiled call on CSR data works on a feature-major copy of the
+    # first layer's W and optimizer state, copied in and back out: a fit in
+    # chunks of 2 steps (many copies) must give bitwise the single call's.
+    from fastnn import training
+    X, y = make_data(2)
+    results = []
+    for clock in (None, _FixedChunks):
+        if clock is not None:
+            monkeypatch.setattr(training, "ChunkClock", clock)
+        model = make_model("float32", seed=3)
+        opt = optimizer()
+        model.fit(X, y, epochs=3, batch_size=5, optimizer=opt, verbose=0)
+        model.fit(X, y, epochs=1, batch_size=5, optimizer=opt, verbose=0)  # state carried on
+        results.append(model.get_weights())
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -178,3 +219,47 @@ def test_bad_sparse_input_is_refused(case, entry):
         call()
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_sparse_fit_stores_the_first_layer_feature_major(tmp_path):
+    # fit on CSR stores the first W feature-major (once; the optimizer's
+    # state moves with it); every other use of the model is unchanged.
+    from fastnn.serialization import load, save
+    X, y = make_data(3)
+    Xd = X.toarray()
+    twins = []
+    for second in (X, Xd):
+        model = make_model("float64", seed=4)
+        opt = SGD(lr=0.05, momentum=0.9)
+        model.fit(Xd, y, epochs=2, batch_size=6, optimizer=opt, verbose=0)
+        assert not model.layers[0].feature_major
+        model.fit(second, y, epochs=2, batch_size=6, optimizer=opt, verbose=0)
+        twins.append(model)
+    sparse_model, dense_model = twins
+    first = sparse_model.layers[0]
+    assert first.feature_major and first.W.T.flags.c_contiguous
+    assert not dense_model.layers[0].feature_major
+    # The momentum carried over: the same weights as the dense fits'.
+    for a, b in zip(sparse_model.get_weights(), dense_model.get_weights()):
+        assert_close(a, b, "float64")
+    want = dense_model.predict_proba(Xd)
+    for got in (sparse_model.predict_proba(Xd), sparse_model.predict_proba(X),
+                sparse_model.layers[1](first(Xd))):
+        assert_close(got, want, "float64")
+    grads = zip(sparse_model.gradients(X[:6], y[:6]), dense_model.gradients(Xd[:6], y[:6]))
+    for (a, b), (c, d) in grads:
+        assert_close(a, c, "float64")
+        assert_close(b, d, "float64")
+    save(sparse_model, tmp_path / "m.npz")
+    assert_close(load(tmp_path / "m.npz").predict_proba(X), want, "float64")
+    # Dense fits keep the layout; the graph path stores W row-major again.
+    sparse_model.fit(Xd, y, epochs=1, batch_size=6, verbose=0)
+    assert first.feature_major
+    W = first.W.copy()
+    assert first.W_param.data.flags.c_contiguous and not first.feature_major
+    np.testing.assert_array_equal(first.W, W)
+    # pretrain stores it row-major again too.
+    sparse_model.fit(X, y, epochs=1, batch_size=6, verbose=0)
+    assert first.feature_major
+    sparse_model.pretrain(Xd, epochs=1, verbose=0)
+    assert not first.feature_major and first.W.flags.c_contiguous

@@ -8,6 +8,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -269,6 +270,10 @@ class _BaseMLP(BaseEstimator):
             self._initialize(X.shape[1], X.dtype, random_state)
         else:
             self._sync_in()
+        # Sparse X: the first layer becomes feature-major (a new W) before
+        # any callback reads coefs_, which must view the new array.
+        if self._model._lay_out_first_layer(sp.issparse(X), getattr(self, "_optimizer", None)):
+            self._bind()
         try:
             if self.solver in _STOCHASTIC:
                 self._fit_stochastic(X, Y, sample_weight, random_state, incremental)

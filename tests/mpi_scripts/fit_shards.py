@@ -22,7 +22,7 @@ SETTINGS = {
     "weight_decay": 0.0, "dropout": 0.0, "seed": 3, "fail_rank": -1, "fail_in": "",
     "validation": False, "weighted": False, "sync_every": 1,
     "activation": "tanh", "backup": "", "crash_epoch": -1,
-    "rank0_checkpoint": "",
+    "rank0_checkpoint": "", "sparse": False,
 }
 
 
@@ -33,6 +33,8 @@ def shard_data(settings, rank, size):
               for r in range(size)]
     rng = np.random.default_rng(12345)
     X = rng.normal(size=(sum(counts), settings["features"]))
+    if settings["sparse"]:             # fit_case passes it as CSR
+        X[np.abs(X) < 0.8] = 0
     y = rng.integers(0, settings["classes"], size=sum(counts))
     w = rng.uniform(0.5, 2.0, size=sum(counts)) if settings["weighted"] else None
     start = sum(counts[:rank])
@@ -116,6 +118,9 @@ def fit_case(stem, settings, comm):
         X[0, 0] = np.nan
     if failing and settings["fail_in"] == "overflow":   # finite rows, inf outputs (relu)
         X = X * 1e200
+    if settings["sparse"]:             # a feature-major first layer reading CSR batches
+        import scipy.sparse
+        X = scipy.sparse.csr_matrix(X)
     callbacks = [FailAt()] if failing and settings["fail_in"] == "callback" else []
     if settings["crash_epoch"] >= 0:
         callbacks.append(CrashAt(settings["crash_epoch"]))

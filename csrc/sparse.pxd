@@ -1,0 +1,86 @@
+# cython: language_level=3
+"""The sparse first layer's kernels: a batch of CSR rows times W^T, the
+weight gradient delta^T x over the columns the batch holds, and the blocked
+transpose that gives W its feature-major copy.
+
+The first layer of a net reading CSR batches works on WT = W^T (n_in x
+n_out, row-major: the weights of feature j are the contiguous row WT[j, :]),
+so a non-zero (j, v) costs one contiguous axpy of n_out values, forward and
+backward; with W itself (n_out x n_in) each of its n_out weights would be a
+cache line of its own.
+
+The batch is rows ``order[start:start + rows]`` of a canonical CSR matrix
+(``values``, int64 ``indices``, ``indptr``), or rows ``start:start + rows``
+when ``order`` is NULL. Each kernel has a NumPy twin in ``fastnn/ops.py``
+(``NumpyOps.csr_times_wt``, ``add_csr_outer``, ``transpose``);
+``fastnn._kernels`` exposes ``def`` wrappers for the tests. Kernels never
+validate.
+"""
+
+from cython cimport floating
+from libc.stdint cimport int64_t
+
+
+cdef inline Py_ssize_t batch_row(const int64_t* order, Py_ssize_t k) noexcept nogil:
+    """Row k of an epoch's order (k itself when in order)."""
+    return order[k] if order != NULL else k
+
+
+cdef inline void csr_times_wt(const floating* values, const int64_t* indices,
+                              const int64_t* indptr, const int64_t* order, Py_ssize_t start,
+                              Py_ssize_t rows, const floating* WT, Py_ssize_t n_out,
+                              floating* out) noexcept nogil:
+    """out (rows x n_out) = X_batch W^T = X_batch WT: out[i, :] = sum_k v_k
+    WT[j_k, :] over the non-zeros (j_k, v_k) of batch row i, in index order."""
+    cdef Py_ssize_t i, o, k, r
+    cdef const floating* w
+    cdef floating* y
+    cdef floating v
+    for i in range(rows):
+        r = batch_row(order, start + i)
+        y = out + i * n_out
+        for o in range(n_out):
+            y[o] = 0
+        for k in range(indptr[r], indptr[r + 1]):
+            v = values[k]
+            w = WT + indices[k] * n_out
+            for o in range(n_out):
+                y[o] += v * w[o]
+
+
+cdef inline void add_csr_outer(const floating* values, const int64_t* indices,
+                               const int64_t* indptr, const int64_t* order, Py_ssize_t start,
+                               Py_ssize_t rows, const floating* D, Py_ssize_t n_out,
+                               floating alpha, floating* GT) noexcept nogil:
+    """GT (n_in x n_out) += alpha X_batch^T D, D (rows x n_out): GT[j_k, :] +=
+    (alpha v_k) D[i, :] for every non-zero (j_k, v_k) of batch row i, rows in
+    batch order. Rows of GT (features) absent from the batch are not touched."""
+    cdef Py_ssize_t i, o, k, r
+    cdef const floating* d
+    cdef floating* g
+    cdef floating a
+    for i in range(rows):
+        r = batch_row(order, start + i)
+        d = D + i * n_out
+        for k in range(indptr[r], indptr[r + 1]):
+            a = alpha * values[k]
+            g = GT + indices[k] * n_out
+            for o in range(n_out):
+                g[o] += a * d[o]
+
+
+cdef inline void transpose(const floating* A, Py_ssize_t rows, Py_ssize_t cols,
+                           floating* B) noexcept nogil:
+    """B (cols x rows) = A^T for A (rows x cols), both row-major, in tiles of
+    32 x 32 so that both sides stream through the cache."""
+    cdef Py_ssize_t tile = 32, i0 = 0, j0, i, j, i1, j1
+    while i0 < rows:
+        i1 = min(i0 + tile, rows)
+        j0 = 0
+        while j0 < cols:
+            j1 = min(j0 + tile, cols)
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    B[j * rows + i] = A[i * cols + j]
+            j0 = j1
+        i0 = i1
