@@ -58,16 +58,17 @@ class Watch(fastnn.Callback):
 
 for kind in sys.argv[1:]:
     watch = Watch()
-    if kind == "sequential":        # an epoch of 40000 steps: several seconds
-        model = Sequential([Dense(64, 256, "relu"), Dropout(0.1), Dense(256, 256, "relu"),
-                            Dense(256, 10, "softmax")], seed=0)
+    # Every epoch lasts seconds (here 4-7 s), also on a machine twice as fast.
+    if kind == "sequential":        # an epoch of 40000 steps
+        model = Sequential([Dense(64, 512, "relu"), Dropout(0.1), Dense(512, 512, "relu"),
+                            Dense(512, 10, "softmax")], seed=0)
         fit = lambda: model.fit(X, y, epochs=1000, batch_size=1, optimizer=SGD(lr=0.01),
                                 verbose=0, callbacks=[watch])
-    elif kind == "graph":           # 10000 graph steps per epoch
+    elif kind == "graph":           # 20000 graph steps per epoch
         model = Net()
-        fit = lambda: model.fit(X, y, epochs=1000, batch_size=4, optimizer=SGD(lr=0.01),
+        fit = lambda: model.fit(X, y, epochs=1000, batch_size=2, optimizer=SGD(lr=0.01),
                                 verbose=0, callbacks=[watch])
-    elif kind == "pretrain":        # the autoencoder of a 64-2048 layer, 40000 steps: seconds
+    elif kind == "pretrain":        # the autoencoder of a 64-2048 layer, 40000 steps
         model = Sequential([Dense(64, 2048, "relu"), Dense(2048, 10, "softmax")], seed=0)
         fit = lambda: model.pretrain(X, epochs=1000, batch_size=1, optimizer=SGD(lr=1e-4),
                                      verbose=0, callbacks=[watch])
