@@ -271,8 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--seeds", type=_positive_int, default=1, metavar="K",
                             help="repeat every configuration with seeds 0..K-1 (default 1)")
     experiment.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
-                            help="seeds trained at once, one per thread on one BLAS thread "
-                                 "each (default: one per core; the results do not change)")
+                            help="runs (configurations x seeds) trained at once, one per "
+                                 "thread on one BLAS thread each (default: one per core; the "
+                                 "results do not change)")
     experiment.add_argument("--out", type=_out_dir, metavar="DIR", default=None,
                             help="directory for results.json and the plots "
                                  "(default results/NAME, or results/NAME-quick)")

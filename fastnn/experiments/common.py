@@ -45,7 +45,7 @@ from ..validation import check_positive_int
 
 __all__ = [
     "DATASETS", "NIELSEN", "Data", "load_data", "resolve_data_dir", "build_mlp", "layer_sizes",
-    "train_model", "train_seeds", "concurrent_runs", "run_columns", "accuracy_probe",
+    "train_model", "train_grid", "concurrent_runs", "run_columns", "accuracy_probe",
     "seed_stats", "mean_curve", "mean_curves", "format_table", "percent", "seconds_per_run",
 ]
 
@@ -255,59 +255,64 @@ def train_model(model, data, epochs, batch_size, optimizer, probes=None, callbac
     return record
 
 
-#: How many runs ``train_seeds`` trains at once (``concurrent_runs``).
+#: How many runs ``train_grid`` trains at once (``concurrent_runs``).
 _WORKERS = contextvars.ContextVar("fastnn_experiment_workers", default=1)
 
 
 @contextlib.contextmanager
 def concurrent_runs(workers):
-    """Within: ``train_seeds`` trains up to ``workers`` seeds at once, one per
+    """Within: ``train_grid`` trains up to ``workers`` runs at once, one per
     thread (the compiled epochs release the GIL), with every GEMM on one BLAS
-    thread so that the runs share the cores without oversubscribing them.
-    The runs are independent models, so the results are those of a serial
-    run (tested); only the seconds change."""
+    thread while it does, so that the runs share the cores without
+    oversubscribing them. The runs are independent models, so the results
+    are those of a serial run (tested); only the seconds change."""
     token = _WORKERS.set(check_positive_int("jobs", workers))
     try:
-        if workers > 1:
-            with blas_threads.limited(1):
-                yield
-        else:
-            yield
+        yield
     finally:
         _WORKERS.reset(token)
 
 
-def train_seeds(seeds, train_one, describe, log):
-    """Train one network per seed (several at once within ``concurrent_runs``).
+def train_grid(configs, seeds, train_one, describe, log):
+    """Train one network per (configuration, seed) of an experiment.
+
+    Within ``concurrent_runs`` every run goes to one pool of workers, so that
+    the cores stay busy across configurations (3 seeds on 2 cores do not
+    leave one idle at each configuration's end).
 
     Parameters
     ----------
+    configs : list
+        The experiment's settings, one per row of its table (a depth, a
+        dropout probability, a tuple...).
     seeds : list of int
-    train_one : callable(seed) -> dict
+    train_one : callable(config, seed) -> dict
         Builds and trains a network, returns its ``train_model`` record.
-    describe : callable(seed, record) -> str
+    describe : callable(config, seed, record) -> str
         The progress line of one run; its time and, if it diverged, why are
         appended.
     log : callable
 
     Returns
     -------
-    list of dict
-        The records, in the order of ``seeds``.
+    list of list of dict
+        The records, per configuration, in the order of ``seeds``.
     """
-    workers = min(_WORKERS.get(), len(seeds))
-    done = []
+    tasks = [(config, seed) for config in configs for seed in seeds]
+    workers = min(_WORKERS.get(), len(tasks))
+    records = []
     with contextlib.ExitStack() as stack:
         if workers > 1:
+            stack.enter_context(blas_threads.limited(1))
             pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(workers))
-            runs = pool.map(train_one, seeds)
+            runs = pool.map(lambda task: train_one(*task), tasks)
         else:
-            runs = map(train_one, seeds)
-        for seed, run in zip(seeds, runs):       # logged in seed order as they finish
-            done.append(run)
-            log(f"  {describe(seed, run)}  ({run['seconds']:.1f} s)"
+            runs = (train_one(*task) for task in tasks)
+        for (config, seed), run in zip(tasks, runs):     # logged in order as they finish
+            records.append(run)
+            log(f"  {describe(config, seed, run)}  ({run['seconds']:.1f} s)"
                 + (f"  DIVERGED: {run['diverged']}" if run["diverged"] else ""))
-    return done
+    return [records[i:i + len(seeds)] for i in range(0, len(records), len(seeds))]
 
 
 def run_columns(runs):

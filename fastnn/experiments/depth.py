@@ -24,7 +24,7 @@ import numpy as np
 from ..optimizers import SGD
 from . import plotting
 from .common import (NIELSEN, build_mlp, format_table, mean_curve, percent, run_columns,
-                     seconds_per_run, seed_stats, train_model, train_seeds)
+                     seconds_per_run, seed_stats, train_model, train_grid)
 from .driver import runner
 from .options import choice, experiment_options, nonempty_int_list
 
@@ -57,17 +57,18 @@ def compute(config, data, seeds, log):
     """
     loss = VARIANTS[config["variant"]]
     weight_decay = config["lmbda"] / data.X_train.shape[0]
-    rows = []
-    for depth in config["depths"]:
-        def train_one(seed):
-            model = build_mlp([config["hidden"]] * depth, config["activation"], config["init"],
-                              loss=loss, seed=seed)
-            optimizer = SGD(lr=config["lr"], weight_decay=weight_decay)
-            return train_model(model, data, config["epochs"], config["batch_size"], optimizer)
 
-        runs = train_seeds(seeds, train_one, lambda seed, run: (
-            f"{depth} hidden, seed {seed}: validation {100 * run['val_accuracy_final']:.2f}%"
-            f"  test {100 * run['test_accuracy']:.2f}%"), log)
+    def train_one(depth, seed):
+        model = build_mlp([config["hidden"]] * depth, config["activation"], config["init"],
+                          loss=loss, seed=seed)
+        optimizer = SGD(lr=config["lr"], weight_decay=weight_decay)
+        return train_model(model, data, config["epochs"], config["batch_size"], optimizer)
+
+    grid = train_grid(config["depths"], seeds, train_one, lambda depth, seed, run: (
+        f"{depth} hidden, seed {seed}: validation {100 * run['val_accuracy_final']:.2f}%"
+        f"  test {100 * run['test_accuracy']:.2f}%"), log)
+    rows = []
+    for depth, runs in zip(config["depths"], grid):
         curves = [r["val_accuracy"] for r in runs]
         rows.append({
             "hidden_layers": depth,

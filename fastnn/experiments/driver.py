@@ -69,9 +69,9 @@ def execute(module, quick=False, seeds=1, out=None, dataset="mnist", data_dir=No
     verbose : bool
         Print progress and the table to stdout.
     jobs : int > 0 or None
-        How many seeds train at once, in threads, each on one BLAS thread
-        (``common.concurrent_runs``); None: one per core. The results do not
-        depend on it, only the seconds.
+        How many runs (configurations x seeds) train at once, in threads,
+        each on one BLAS thread (``common.concurrent_runs``); None: one per
+        core. The results do not depend on it, only the seconds.
     **options
         Overrides of the experiment's settings (``module.OPTIONS``), e.g.
         ``epochs=5``, ``n_train=10000``, ``variant="nielsen"``; None keeps
@@ -97,11 +97,11 @@ def execute(module, quick=False, seeds=1, out=None, dataset="mnist", data_dir=No
 
     log(f"experiment {module.NAME}{' (quick)' if quick else ''}: {module.TITLE}")
     log(f"  settings: {config}; seeds 0..{seeds - 1}"
-        + (f", {min(jobs, seeds)} at a time" if min(jobs, seeds) > 1 else ""))
+        + (f"; up to {jobs} runs at a time" if jobs > 1 else ""))
     data = load_data(dataset, data_dir, n_train=config["n_train"],
                      n_eval=config.get("n_eval"), download=download)
     start = time.perf_counter()
-    with concurrent_runs(min(jobs, seeds)):
+    with concurrent_runs(jobs):
         results = module.compute(config, data, list(range(seeds)), log)
     elapsed = time.perf_counter() - start
     table = module.table(results, config)

@@ -18,7 +18,7 @@ test accuracy is measured once, at the end.
 from ..optimizers import SGD
 from . import plotting
 from .common import (accuracy_probe, build_mlp, format_table, layer_sizes, mean_curves, percent,
-                     run_columns, seconds_per_run, seed_stats, train_model, train_seeds)
+                     run_columns, seconds_per_run, seed_stats, train_model, train_grid)
 from .driver import runner
 from .options import experiment_options, hidden_sizes
 
@@ -46,17 +46,18 @@ def compute(config, data, seeds, log):
         ``seconds`` per seed.
     """
     probes = {"train_accuracy": accuracy_probe(data.X_train, data.y_train)}
-    rows = []
-    for p in config["dropout"]:
-        def train_one(seed):
-            model = build_mlp(config["hidden"], config["activation"], config["init"],
-                              dropout=p, seed=seed)
-            return train_model(model, data, config["epochs"], config["batch_size"],
-                               SGD(lr=config["lr"]), probes=probes)
 
-        runs = train_seeds(seeds, train_one, lambda seed, run: (
-            f"dropout {p}, seed {seed}: train {100 * run['train_accuracy'][-1]:.2f}%  "
-            f"test {100 * run['test_accuracy']:.2f}%"), log)
+    def train_one(p, seed):
+        model = build_mlp(config["hidden"], config["activation"], config["init"],
+                          dropout=p, seed=seed)
+        return train_model(model, data, config["epochs"], config["batch_size"],
+                           SGD(lr=config["lr"]), probes=probes)
+
+    grid = train_grid(config["dropout"], seeds, train_one, lambda p, seed, run: (
+        f"dropout {p}, seed {seed}: train {100 * run['train_accuracy'][-1]:.2f}%  "
+        f"test {100 * run['test_accuracy']:.2f}%"), log)
+    rows = []
+    for p, runs in zip(config["dropout"], grid):
         rows.append({
             "dropout": p,
             "train_accuracy": seed_stats(r["train_accuracy"][-1] for r in runs),

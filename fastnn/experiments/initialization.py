@@ -22,7 +22,7 @@ import numpy as np
 from ..optimizers import SGD
 from . import plotting
 from .common import (NIELSEN, build_mlp, format_table, layer_sizes, mean_curve, mean_curves,
-                     percent, run_columns, seed_stats, train_model, train_seeds)
+                     percent, run_columns, seed_stats, train_model, train_grid)
 from .driver import runner
 from .options import experiment_options, hidden_sizes
 
@@ -68,19 +68,20 @@ def compute(config, data, seeds, log):
     """
     X_probe = data.X_train[:config["n_probe"]]
     weight_decay = config["lmbda"] / data.X_train.shape[0]
-    rows = []
-    for init, label in RECIPES.items():
-        def train_one(seed):
-            model = build_mlp(config["hidden"], config["activation"], init, seed=seed)
-            return train_model(model, data, config["epochs"], config["batch_size"],
-                               SGD(lr=config["lr"], weight_decay=weight_decay),
-                               probes={"saturated": lambda m: saturated_fraction(m, X_probe)})
 
-        runs = train_seeds(seeds, train_one, lambda seed, run: (
-            f"{label}, seed {seed}: saturated at init "
-            f"{100 * run['saturated'][0][0]:.0f}%, validation after epoch 1 "
-            f"{100 * run['val_accuracy'][1]:.2f}%, at end "
-            f"{100 * run['val_accuracy_final']:.2f}%"), log)
+    def train_one(init, seed):
+        model = build_mlp(config["hidden"], config["activation"], init, seed=seed)
+        return train_model(model, data, config["epochs"], config["batch_size"],
+                           SGD(lr=config["lr"], weight_decay=weight_decay),
+                           probes={"saturated": lambda m: saturated_fraction(m, X_probe)})
+
+    grid = train_grid(list(RECIPES), seeds, train_one, lambda init, seed, run: (
+        f"{RECIPES[init]}, seed {seed}: saturated at init "
+        f"{100 * run['saturated'][0][0]:.0f}%, validation after epoch 1 "
+        f"{100 * run['val_accuracy'][1]:.2f}%, at end "
+        f"{100 * run['val_accuracy_final']:.2f}%"), log)
+    rows = []
+    for (init, label), runs in zip(RECIPES.items(), grid):
         curves = [r["val_accuracy"] for r in runs]
         length = min(len(r["saturated"]) for r in runs)
         rows.append({

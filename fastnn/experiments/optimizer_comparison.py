@@ -22,7 +22,7 @@ Adam             Kingma and Ba's defaults, eta = 0.001, betas (0.9, 0.999)
 from ..optimizers import SGD, Adagrad, Adam
 from . import plotting
 from .common import (NIELSEN, build_mlp, format_table, layer_sizes, mean_curves, percent,
-                     run_columns, seconds_per_run, seed_stats, train_model, train_seeds)
+                     run_columns, seconds_per_run, seed_stats, train_model, train_grid)
 from .driver import runner
 from .options import experiment_options, hidden_sizes
 
@@ -58,17 +58,18 @@ def compute(config, data, seeds, log):
         ``train_loss_curve`` (epochs 1..E), ``seconds`` per seed.
     """
     weight_decay = config["lmbda"] / data.X_train.shape[0]
-    rows = []
-    for label, (settings, factory) in OPTIMIZERS.items():
-        def train_one(seed):
-            model = build_mlp(config["hidden"], config["activation"], config["init"], seed=seed)
-            return train_model(model, data, config["epochs"], config["batch_size"],
-                               factory(weight_decay))
 
-        runs = train_seeds(seeds, train_one, lambda seed, run: (
-            f"{label}, seed {seed}: validation after epoch 1 "
-            f"{100 * run['val_accuracy'][1]:.2f}%, at end "
-            f"{100 * run['val_accuracy_final']:.2f}%"), log)
+    def train_one(label, seed):
+        model = build_mlp(config["hidden"], config["activation"], config["init"], seed=seed)
+        return train_model(model, data, config["epochs"], config["batch_size"],
+                           OPTIMIZERS[label][1](weight_decay))
+
+    grid = train_grid(list(OPTIMIZERS), seeds, train_one, lambda label, seed, run: (
+        f"{label}, seed {seed}: validation after epoch 1 "
+        f"{100 * run['val_accuracy'][1]:.2f}%, at end "
+        f"{100 * run['val_accuracy_final']:.2f}%"), log)
+    rows = []
+    for (label, (settings, _)), runs in zip(OPTIMIZERS.items(), grid):
         nan = float("nan")
         rows.append({
             "optimizer": label,

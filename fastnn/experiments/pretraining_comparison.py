@@ -32,7 +32,7 @@ from ..diagnostics import GradientNorms
 from ..optimizers import SGD
 from . import plotting
 from .common import (NIELSEN, build_mlp, format_table, layer_sizes, mean_curve, percent,
-                     run_columns, seed_stats, train_model, train_seeds)
+                     run_columns, seed_stats, train_model, train_grid)
 from .driver import runner
 from .options import experiment_options, hidden_sizes, nonempty_int_list, positive_int
 
@@ -91,59 +91,62 @@ def compute(config, data, seeds, log):
     n_grad = min(config["n_grad"], data.X_train.shape[0])
     Xg, yg = data.X_train[:n_grad], data.y_train[:n_grad]
     weight_decay = config["lmbda"] / data.X_train.shape[0]
-    rows = []
-    for hidden, epochs in networks(config):
-        for pretrained in (False, True):
-            extra = {}
 
-            def train_one(seed):
-                model = build_mlp(hidden, config["activation"], config["init"], seed=seed)
-                start = time.perf_counter()
-                losses = []
-                if pretrained:
-                    losses = model.pretrain(
-                        data.X_train, epochs=config["pretrain_epochs"],
-                        batch_size=config["pretrain_batch_size"],
-                        optimizer=SGD(lr=config["pretrain_lr"]),
-                        corruption=config["corruption"], verbose=0)
-                extra[seed] = {"pretrain_seconds": time.perf_counter() - start,
-                               "pretrain_loss": [curve[-1] for curve in losses]}
-                norms = GradientNorms(Xg, yg)
-                record = train_model(model, data, epochs, config["batch_size"],
-                                     SGD(lr=config["lr"], weight_decay=weight_decay),
-                                     callbacks=[norms])
-                record["norms"] = norms.delta_norms
-                return record
+    def train_one(arm, seed):
+        hidden, epochs, pretrained = arm
+        model = build_mlp(hidden, config["activation"], config["init"], seed=seed)
+        start = time.perf_counter()
+        losses = []
+        if pretrained:
+            losses = model.pretrain(
+                data.X_train, epochs=config["pretrain_epochs"],
+                batch_size=config["pretrain_batch_size"],
+                optimizer=SGD(lr=config["pretrain_lr"]),
+                corruption=config["corruption"], verbose=0)
+        pretrain_seconds = time.perf_counter() - start
+        norms = GradientNorms(Xg, yg)
+        record = train_model(model, data, epochs, config["batch_size"],
+                             SGD(lr=config["lr"], weight_decay=weight_decay),
+                             callbacks=[norms])
+        record.update(norms=norms.delta_norms, pretrain_seconds=pretrain_seconds,
+                      pretrain_loss=[curve[-1] for curve in losses])
+        return record
 
-            arm = "pre-trained" if pretrained else "random init"
-            runs = train_seeds(seeds, train_one, lambda seed, run: (
-                f"{layer_sizes(hidden)} {arm}, seed {seed}: ||delta|| at start "
+    def describe(arm, seed, run):
+        hidden, _, pretrained = arm
+        return (f"{layer_sizes(hidden)} {'pre-trained' if pretrained else 'random init'}, "
+                f"seed {seed}: ||delta|| at start "
                 + " ".join(f"{v:.3g}" for v in run["norms"][0][:len(hidden)])
                 + f"; validation after epoch 1 {100 * run['val_accuracy'][1]:.2f}%, at end "
                 f"{100 * run['val_accuracy_final']:.2f}%"
-                + (f" (pre-training {extra[seed]['pretrain_seconds']:.1f} s)"
-                   if pretrained else "")), log)
-            starts = np.array([r["norms"][0] for r in runs], dtype=np.float64)
-            ends = np.array([r["norms"][-1] for r in runs], dtype=np.float64)
-            nan = float("nan")
-            rows.append({
-                "hidden": hidden,
-                "layers": layer_sizes(hidden),
-                "pretrained": pretrained,
-                "epochs": epochs,
-                "val_accuracy": seed_stats(r["val_accuracy_final"] for r in runs),
-                "test_accuracy": seed_stats(r["test_accuracy"] for r in runs),
-                "first_epoch_accuracy": seed_stats(
-                    r["val_accuracy"][1] if len(r["val_accuracy"]) > 1 else nan for r in runs),
-                "val_accuracy_curve": mean_curve([r["val_accuracy"] for r in runs]),
-                "delta_start": starts.mean(axis=0).tolist(),
-                "delta_end": ends.mean(axis=0).tolist(),
-                "ratio_start": seed_stats(_ratio(n, len(hidden)) for n in starts),
-                "pretrain_loss": np.mean([extra[s]["pretrain_loss"] for s in seeds],
-                                         axis=0).tolist() if pretrained else [],
-                "pretrain_seconds": [extra[s]["pretrain_seconds"] for s in seeds],
-                **run_columns(runs),
-            })
+                + (f" (pre-training {run['pretrain_seconds']:.1f} s)" if pretrained else ""))
+
+    arms = [(hidden, epochs, pretrained) for hidden, epochs in networks(config)
+            for pretrained in (False, True)]
+    rows = []
+    for (hidden, epochs, pretrained), runs in zip(arms, train_grid(arms, seeds, train_one,
+                                                                   describe, log)):
+        starts = np.array([r["norms"][0] for r in runs], dtype=np.float64)
+        ends = np.array([r["norms"][-1] for r in runs], dtype=np.float64)
+        nan = float("nan")
+        rows.append({
+            "hidden": hidden,
+            "layers": layer_sizes(hidden),
+            "pretrained": pretrained,
+            "epochs": epochs,
+            "val_accuracy": seed_stats(r["val_accuracy_final"] for r in runs),
+            "test_accuracy": seed_stats(r["test_accuracy"] for r in runs),
+            "first_epoch_accuracy": seed_stats(
+                r["val_accuracy"][1] if len(r["val_accuracy"]) > 1 else nan for r in runs),
+            "val_accuracy_curve": mean_curve([r["val_accuracy"] for r in runs]),
+            "delta_start": starts.mean(axis=0).tolist(),
+            "delta_end": ends.mean(axis=0).tolist(),
+            "ratio_start": seed_stats(_ratio(n, len(hidden)) for n in starts),
+            "pretrain_loss": np.mean([r["pretrain_loss"] for r in runs],
+                                     axis=0).tolist() if pretrained else [],
+            "pretrain_seconds": [r["pretrain_seconds"] for r in runs],
+            **run_columns(runs),
+        })
     return {"rows": rows, "n_grad": n_grad, "weight_decay": weight_decay}
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..optimizers import SGD
 from . import plotting
 from .common import (NIELSEN, accuracy_probe, build_mlp, format_table, layer_sizes, mean_curves,
-                     percent, run_columns, seed_stats, train_model, train_seeds)
+                     percent, run_columns, seed_stats, train_model, train_grid)
 from .driver import runner
 from .options import experiment_options, hidden_sizes
 
@@ -50,17 +50,18 @@ def compute(config, data, seeds, log):
     """
     n = data.X_train.shape[0]
     probes = {"train_accuracy": accuracy_probe(data.X_train, data.y_train)}
-    rows = []
-    for lmbda in config["lambdas"]:
-        def train_one(seed):
-            model = build_mlp(config["hidden"], config["activation"], config["init"], seed=seed)
-            run = train_model(model, data, config["epochs"], config["batch_size"],
-                              SGD(lr=config["lr"], weight_decay=lmbda / n), probes=probes)
-            return {**run, "weight_norm": weight_norm(model)}
 
-        runs = train_seeds(seeds, train_one, lambda seed, run: (
-            f"lambda {lmbda:g}, seed {seed}: train {100 * run['train_accuracy'][-1]:.2f}%"
-            f"  validation {100 * run['val_accuracy_final']:.2f}%"), log)
+    def train_one(lmbda, seed):
+        model = build_mlp(config["hidden"], config["activation"], config["init"], seed=seed)
+        run = train_model(model, data, config["epochs"], config["batch_size"],
+                          SGD(lr=config["lr"], weight_decay=lmbda / n), probes=probes)
+        return {**run, "weight_norm": weight_norm(model)}
+
+    grid = train_grid(config["lambdas"], seeds, train_one, lambda lmbda, seed, run: (
+        f"lambda {lmbda:g}, seed {seed}: train {100 * run['train_accuracy'][-1]:.2f}%"
+        f"  validation {100 * run['val_accuracy_final']:.2f}%"), log)
+    rows = []
+    for lmbda, runs in zip(config["lambdas"], grid):
         rows.append({
             "lmbda": lmbda,
             "weight_decay": lmbda / n,

@@ -31,7 +31,7 @@ from ..diagnostics import GradientNorms, plot_gradient_norms
 from ..optimizers import SGD
 from . import plotting
 from .common import (NIELSEN, build_mlp, format_table, percent, run_columns, seed_stats,
-                     train_model, train_seeds)
+                     train_model, train_grid)
 from .depth import VARIANTS
 from .driver import runner
 from .options import choice, experiment_options, nonempty_int_list, positive_int
@@ -71,49 +71,52 @@ def compute(config, data, seeds, log):
     Xg, yg = data.X_train[:n_grad], data.y_train[:n_grad]
     loss = VARIANTS[config["variant"]]
     weight_decay = config["lmbda"] / data.X_train.shape[0]
+
+    def train_one(network, seed):
+        activation, init, depth = network
+        model = build_mlp([config["hidden"]] * depth, activation, init, loss=loss, seed=seed)
+        norms = GradientNorms(Xg, yg)
+        record = train_model(model, data, config["epochs"], config["batch_size"],
+                             SGD(lr=config["lr"], weight_decay=weight_decay),
+                             callbacks=[norms])
+        record["norms"] = norms.delta_norms
+        return record
+
+    def describe(network, seed, run):
+        activation, init, depth = network
+        first, last = run["norms"][0], run["norms"][-1]
+        return (f"{activation}/{init}, {depth} hidden, seed {seed}: ||delta|| at init "
+                + " ".join(f"{v:.3g}" for v in first[:depth])
+                + ", at end " + " ".join(f"{v:.3g}" for v in last[:depth])
+                + f"; validation {100 * run['val_accuracy_final']:.2f}%")
+
+    networks = [(activation, init, depth) for activation, init in NETWORKS
+                for depth in config["depths"]]
     rows = []
-    for activation, init in NETWORKS:
-        for depth in config["depths"]:
-            def train_one(seed):
-                model = build_mlp([config["hidden"]] * depth, activation, init, loss=loss,
-                                  seed=seed)
-                norms = GradientNorms(Xg, yg)
-                record = train_model(model, data, config["epochs"], config["batch_size"],
-                                     SGD(lr=config["lr"], weight_decay=weight_decay),
-                                     callbacks=[norms])
-                record["norms"] = norms.delta_norms
-                return record
-
-            def describe(seed, run):
-                first, last = run["norms"][0], run["norms"][-1]
-                return (f"{activation}/{init}, {depth} hidden, seed {seed}: ||delta|| at init "
-                        + " ".join(f"{v:.3g}" for v in first[:depth])
-                        + ", at end " + " ".join(f"{v:.3g}" for v in last[:depth])
-                        + f"; validation {100 * run['val_accuracy_final']:.2f}%")
-
-            runs = train_seeds(seeds, train_one, describe, log)
-            per_seed = [np.array(r["norms"], dtype=np.float64) for r in runs]
-            length = min(len(n) for n in per_seed)
-            mean = np.mean([n[:length] for n in per_seed], axis=0)
-            geomeans = []
-            for n in per_seed:
-                ratios = [_ratio(row, depth) for row in n[1:]]
-                geomeans.append(math.exp(np.mean(np.log(ratios))) if ratios else float("nan"))
-            rows.append({
-                "activation": activation,
-                "init": init,
-                "hidden_layers": depth,
-                "norms": mean.tolist(),
-                "norms_per_seed": [n.tolist() for n in per_seed],
-                "ratio_init": seed_stats(_ratio(n[0], depth) for n in per_seed),
-                "ratio_final": seed_stats(_ratio(n[-1], depth) for n in per_seed),
-                "ratio_geomean": seed_stats(geomeans),
-                "val_accuracy": seed_stats(r["val_accuracy_final"] for r in runs),
-                "test_accuracy": seed_stats(r["test_accuracy"] for r in runs),
-                "val_accuracy_curve": np.mean([r["val_accuracy"][:length] for r in runs],
-                                              axis=0).tolist(),
-                **run_columns(runs),
-            })
+    for (activation, init, depth), runs in zip(networks, train_grid(networks, seeds, train_one,
+                                                                    describe, log)):
+        per_seed = [np.array(r["norms"], dtype=np.float64) for r in runs]
+        length = min(len(n) for n in per_seed)
+        mean = np.mean([n[:length] for n in per_seed], axis=0)
+        geomeans = []
+        for n in per_seed:
+            ratios = [_ratio(row, depth) for row in n[1:]]
+            geomeans.append(math.exp(np.mean(np.log(ratios))) if ratios else float("nan"))
+        rows.append({
+            "activation": activation,
+            "init": init,
+            "hidden_layers": depth,
+            "norms": mean.tolist(),
+            "norms_per_seed": [n.tolist() for n in per_seed],
+            "ratio_init": seed_stats(_ratio(n[0], depth) for n in per_seed),
+            "ratio_final": seed_stats(_ratio(n[-1], depth) for n in per_seed),
+            "ratio_geomean": seed_stats(geomeans),
+            "val_accuracy": seed_stats(r["val_accuracy_final"] for r in runs),
+            "test_accuracy": seed_stats(r["test_accuracy"] for r in runs),
+            "val_accuracy_curve": np.mean([r["val_accuracy"][:length] for r in runs],
+                                          axis=0).tolist(),
+            **run_columns(runs),
+        })
     return {"rows": rows, "n_grad": n_grad, "weight_decay": weight_decay, "loss": loss}
 
 
