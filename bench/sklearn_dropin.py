@@ -10,7 +10,9 @@ random_state on the same float32 data, and prints the wall-clock time of
 ``fit`` (median over the seeds), the speed-up, and the test accuracy of each
 (mean and spread over the seeds: the spread between seeds is the yardstick for
 "the same accuracy"). The lbfgs rows run on sklearn's digits and on an MNIST
-subset. Benchmarks are not tests: nothing here asserts a time.
+subset; the bow row on a sparse bag of words (bench/sparse_input.py: CSR,
+100,000 features at 0.1% density). Benchmarks are not tests: nothing here
+asserts a time.
 """
 
 import argparse
@@ -38,6 +40,8 @@ SETTINGS = [
      dict(solver="lbfgs", max_iter=200)),
     ("lbfgs-mnist", "lbfgs on an MNIST subset", "mnist-subset",
      dict(solver="lbfgs", max_iter=100)),
+    ("bow", "defaults on a sparse bag of words (100,000 features)", "bow",
+     dict(max_iter=3, tol=0.0)),
 ]
 
 
@@ -48,6 +52,9 @@ def parse_args(argv=None):
     p.add_argument("--n-test", type=int, default=10000, help="MNIST test images scored")
     p.add_argument("--n-lbfgs", type=int, default=5000,
                    help="images of the lbfgs MNIST subset (and at most that many digits)")
+    p.add_argument("--n-bow", type=int, default=5000,
+                   help="documents of the bag of words (bench/sparse_input.py) to train on, "
+                        "a fifth more to test")
     p.add_argument("--seeds", type=int, default=3, help="random_state 0 .. seeds-1")
     p.add_argument("--epochs-scale", type=float, default=1.0,
                    help="multiplies every max_iter (at least 1)")
@@ -58,7 +65,8 @@ def parse_args(argv=None):
 
 
 def load(args):
-    """{"mnist": (X, y, X_test, y_test), "digits": ..., "mnist-subset": ...}, float32."""
+    """{"mnist": (X, y, X_test, y_test), "digits": ..., "mnist-subset": ..., "bow": ...},
+    float32."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -71,8 +79,11 @@ def load(args):
     Xd, yd = Xd[:max(args.n_lbfgs, 100)], yd[:max(args.n_lbfgs, 100)]
     Xd, Xd_test, yd, yd_test = train_test_split((Xd / 16).astype(np.float32), yd,
                                                 test_size=0.25, random_state=0, stratify=yd)
+    from sparse_input import bag_of_words      # 0.1% dense CSR, a planted rule
+    Xb, yb = bag_of_words(args.n_bow + args.n_bow // 5)
     return {"mnist": (X, y, X_test, y_test), "digits": (Xd, yd, Xd_test, yd_test),
-            "mnist-subset": (X[:args.n_lbfgs], y[:args.n_lbfgs], X_test, y_test)}
+            "mnist-subset": (X[:args.n_lbfgs], y[:args.n_lbfgs], X_test, y_test),
+            "bow": (Xb[:args.n_bow], yb[:args.n_bow], Xb[args.n_bow:], yb[args.n_bow:])}
 
 
 def run_one(cls, params, data, seed):

@@ -123,6 +123,16 @@ def add_csr_outer(const floating[::1] values, const int64_t[::1] indices,
                                  <floating>alpha, &GT[0, 0])
 
 
+def zero_csr_rows(const int64_t[::1] indices, const int64_t[::1] indptr, floating[:, ::1] GT,
+                  Py_ssize_t rows, const int64_t[::1] order=None, Py_ssize_t start=0):
+    """GT[j, :] = 0 for every feature j of the batch's CSR rows (as ``csr_times_wt``)."""
+    cdef const int64_t* rows_order = &order[0] if order is not None and order.shape[0] else NULL
+    if rows and GT.shape[0] and GT.shape[1]:
+        with nogil:
+            sparse.zero_csr_rows(&indices[0] if indices.shape[0] else NULL, &indptr[0],
+                                 rows_order, start, rows, GT.shape[1], &GT[0, 0])
+
+
 def transpose(const floating[:, ::1] A, floating[:, ::1] B):
     """B = A^T (B of shape A.shape[::-1])."""
     if A.shape[0] and A.shape[1]:

@@ -12,7 +12,7 @@ cache line of its own.
 The batch is rows ``order[start:start + rows]`` of a canonical CSR matrix
 (``values``, int64 ``indices``, ``indptr``), or rows ``start:start + rows``
 when ``order`` is NULL. Each kernel has a NumPy twin in ``fastnn/ops.py``
-(``NumpyOps.csr_times_wt``, ``add_csr_outer``, ``transpose``);
+(``NumpyOps.csr_times_wt``, ``add_csr_outer``, ``zero_csr_rows``, ``transpose``);
 ``fastnn._kernels`` exposes ``def`` wrappers for the tests. Kernels never
 validate.
 """
@@ -67,6 +67,22 @@ cdef inline void add_csr_outer(const floating* values, const int64_t* indices,
             g = GT + indices[k] * n_out
             for o in range(n_out):
                 g[o] += a * d[o]
+
+
+cdef inline void zero_csr_rows(const int64_t* indices, const int64_t* indptr,
+                               const int64_t* order, Py_ssize_t start, Py_ssize_t rows,
+                               Py_ssize_t n_out, floating* GT) noexcept nogil:
+    """GT[j, :] = 0 for every feature j that the batch's rows hold: after an
+    update, what ``add_csr_outer`` wrote, so that GT is all zeros again
+    without a pass over it."""
+    cdef Py_ssize_t i, o, k, r
+    cdef floating* g
+    for i in range(rows):
+        r = batch_row(order, start + i)
+        for k in range(indptr[r], indptr[r + 1]):
+            g = GT + indices[k] * n_out
+            for o in range(n_out):
+                g[o] = 0
 
 
 cdef inline void transpose(const floating* A, Py_ssize_t rows, Py_ssize_t cols,

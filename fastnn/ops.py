@@ -186,6 +186,11 @@ class NumpyOps:
         GT += (alpha * (X.T @ D)).astype(GT.dtype)
         return GT
 
+    def zero_csr_rows(self, X, GT):
+        """GT[j, :] = 0 for every feature j that the CSR batch X holds."""
+        GT[np.unique(X.indices)] = 0
+        return GT
+
     def transpose(self, A, B):
         """B = A^T."""
         B[...] = A.T
@@ -299,6 +304,11 @@ class CompiledOps(NumpyOps):
     def add_csr_outer(self, X, D, GT, alpha=1.0):
         _kernels.add_csr_outer(X.data, X.indices.astype(np.int64), X.indptr.astype(np.int64),
                                D, GT, alpha)
+        return GT
+
+    def zero_csr_rows(self, X, GT):
+        _kernels.zero_csr_rows(X.indices.astype(np.int64), X.indptr.astype(np.int64), GT,
+                               X.shape[0])
         return GT
 
     def transpose(self, A, B):

@@ -578,6 +578,9 @@ def test_sparse_first_layer_kernels_match_reference(dtype, tol, shape):
         np.testing.assert_allclose(got, G0 - 0.5 * X.toarray().T @ D, **tol)
         absent = np.setdiff1d(np.arange(n_in), X.indices)
         np.testing.assert_array_equal(got[absent], G0[absent])  # untouched features
+        cleared = ops.zero_csr_rows(X, got)
+        np.testing.assert_array_equal(cleared[absent], G0[absent])
+        assert not cleared[np.unique(X.indices)].any()
     # A shuffled batch: rows order[start:start + rows] of a larger matrix.
     big = sp.vstack([sp.random(3, n_in, density=0.3, random_state=1, dtype=dtype), X]).tocsr()
     order = np.concatenate([np.arange(3, 3 + rows)[::-1], np.arange(3)]).astype(np.int64)
