@@ -413,12 +413,12 @@ class Sequential:
             if comm is not None and isinstance(optimizer, FullBatchSolver):
                 raise ValueError(f"comm= trains with the mini-batch optimizers (SGD, Adagrad, "
                                  f"Adam), not with {optimizer!r}")
+            self._lay_out_first_layer(data.sparse, optimizer)
         except Exception as exc:
             if comm is not None:
                 comm.agree(error=exc)        # every rank raises, none waits
             raise
         self.target_kind = kind
-        self._lay_out_first_layer(data.sparse, optimizer)
         if comm is not None:
             return self._fit_data_parallel(comm, data, kind, epochs, batch_size, shuffle,
                                            verbose, optimizer, callbacks,
