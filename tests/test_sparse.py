@@ -263,3 +263,21 @@ def test_a_sparse_fit_stores_the_first_layer_feature_major(tmp_path):
     assert first.feature_major
     sparse_model.pretrain(Xd, epochs=1, verbose=0)
     assert not first.feature_major and first.W.flags.c_contiguous
+
+
+def test_a_wide_sparse_input_needs_no_dense_batch_buffer():
+    # A CSR batch read as it is needs no batch x n_features buffer: predicting
+    # 100,000-feature rows must not allocate the 256 x 100,000 one (100 MB).
+    rng = np.random.default_rng(0)
+    X = sp.random(300, 100_000, density=1e-4, random_state=0, format="csr", dtype=np.float32)
+    y = rng.integers(0, 2, 300)
+    model = Sequential([Dense(100_000, 4, "relu"), Dense(4, 2, "softmax")], seed=0)
+    model.fit(X, y, epochs=1, batch_size=30, verbose=0)
+    tracemalloc.start()
+    try:
+        model.predict_proba(X)
+        model.evaluate(X, y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, f"peak {peak} bytes"
