@@ -8,8 +8,9 @@ section; ``python bench/sparse_input.py`` alone) trains a
 100,000-100-3 relu net with plain SGD on it, side by side in one interleaved
 run:
 
-- fastnn on the CSR matrix (the first layer multiplies the CSR rows as they
-  are and updates only the columns each batch holds),
+- fastnn on the CSR matrix (its feature-major first layer multiplies the CSR
+  rows as they are and updates only the weights of the features each batch
+  holds),
 - fastnn on the same rows densified (a dense (n, 100,000) float32 array),
 - scikit-learn's MLPClassifier(solver="sgd", momentum 0, alpha 0) on the CSR
   matrix (``trainers.SklearnTrainer``),
