@@ -191,7 +191,7 @@ CHUNK_ROWS = (("lecture", 1), ("lecture", 10), ("big", 128))
 def chunk_section(args, settings, X, y, out):
     """fit's epochs return to Python every ~0.2 s (progress, callbacks, Ctrl-C):
     their rate against one compiled call per epoch. Target: under 1% slower."""
-    from timing import measure
+    from timing import measure, paired_ratio
     from trainers import FastnnTrainer, WholeEpochTrainer, initial_weights
 
     rows = [(key, batch) for key, batch in CHUNK_ROWS if key in args.nets]
@@ -212,8 +212,7 @@ def chunk_section(args, settings, X, y, out):
         if not (chunked.ok and whole.ok):
             out(f"  {spec.name} batch {batch}: ERROR {chunked.error or whole.error}")
             continue
-        paired = [c / w for c, w in zip(chunked.rates, whole.rates)]
-        cost = 1 - statistics.median(paired)
+        cost = 1 - paired_ratio(chunked, whole)
         out(f"  {spec.name:<22} batch {batch:>4}: chunked {fmt_rate(chunked.median):>8} ex/s, "
             f"one call {fmt_rate(whole.median):>8} ex/s: {100 * cost:+.2f}% "
             f"({'within' if cost < 0.01 else 'OVER'} the 1% target)")

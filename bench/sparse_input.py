@@ -72,7 +72,6 @@ def bag_of_words(n_docs, n_features=100_000, density=0.001, n_classes=3, zipf=1.
                          .clip(max=n_features - 1)]
     counts = sp.coo_matrix((np.ones(docs.size), (docs, words)),
                            shape=(n_docs, n_features)).tocsr()   # duplicates summed
-    counts.sum_duplicates()
     counts.data = np.log1p(counts.data)
     X = counts.astype(dtype)
     W_true = rng.standard_normal((n_features, n_classes))
@@ -99,7 +98,7 @@ def _accuracy_run(X, y, batch, epochs=5, seed=0):
 def sparse_section(args, settings, out, n_docs=5000, batches=(32, 200), peers=("sklearn",)):
     """Train BOW_NET on bag_of_words(n_docs) as CSR, densified and with
     scikit-learn, interleaved (bench/timing.py); returns the record."""
-    from timing import fmt_rate, measure
+    from timing import fmt_rate, measure, paired_ratio
     from trainers import FastnnTrainer, SklearnTrainer, initial_weights, missing_peers
     X, y = bag_of_words(n_docs)
     density = X.nnz / (X.shape[0] * X.shape[1])
@@ -122,9 +121,7 @@ def sparse_section(args, settings, out, n_docs=5000, batches=(32, 200), peers=("
             contenders["sklearn"] = SklearnTrainer(BOW_NET, X, y, batch, weights)
         results = measure(contenders, X.shape[0], batch, settings)
         rates = {k: r.median if r.ok else float("nan") for k, r in results.items()}
-        paired = {k: [a / b for a, b in zip(results["csr"].rates, results[k].rates)]
-                  for k in results if k != "csr" and results[k].ok}
-        ratio = {k: float(np.median(v)) if v else float("nan") for k, v in paired.items()}
+        ratio = {k: paired_ratio(results["csr"], r) for k, r in results.items() if k != "csr"}
         out(f"  {batch:>5}  {fmt_rate(rates['csr']):>11}  {fmt_rate(rates['dense']):>10}  "
             f"{fmt_rate(rates.get('sklearn')):>11}  {ratio.get('dense', float('nan')):>11.1f}x  "
             f"{ratio.get('sklearn', float('nan')):>9.1f}x")

@@ -20,7 +20,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-__all__ = ["Settings", "Result", "measure", "fmt_rate", "fmt_seconds"]
+__all__ = ["Settings", "Result", "measure", "paired_ratio", "fmt_rate", "fmt_seconds"]
 
 
 @dataclass
@@ -131,6 +131,14 @@ def measure(contenders, n_total, batch, settings, log=None):
                 r.epoch = r.window == n_total
                 r.regrown = True
     return results
+
+
+def paired_ratio(a, b):
+    """Median over the rounds of a's rate / b's (Results of one ``measure``:
+    a round times both, so a ratio's two sides share that round's noise);
+    nan when either has no rates."""
+    ratios = [x / y for x, y in zip(a.rates, b.rates)]
+    return statistics.median(ratios) if ratios else float("nan")
 
 
 def fmt_rate(x):

@@ -95,12 +95,17 @@ def add_column_sums(const floating[:, ::1] D, floating[::1] out, double alpha=1.
                                     <floating>alpha, <floating>beta, &out[0])
 
 
+cdef inline const int64_t* _order(const int64_t[::1] order):
+    """The batch's row order, or NULL for rows in order (None or empty)."""
+    return &order[0] if order is not None and order.shape[0] else NULL
+
+
 def csr_times_wt(const floating[::1] values, const int64_t[::1] indices,
                  const int64_t[::1] indptr, const floating[:, ::1] WT, floating[:, ::1] out,
                  const int64_t[::1] order=None, Py_ssize_t start=0):
     """out (rows x n_out) = X_batch WT for the CSR rows order[start:start + rows]
     (start:start + rows without order), rows = out.shape[0], WT (n_in x n_out)."""
-    cdef const int64_t* rows_order = &order[0] if order is not None and order.shape[0] else NULL
+    cdef const int64_t* rows_order = _order(order)
     if out.shape[0] and out.shape[1]:
         with nogil:
             sparse.csr_times_wt(&values[0] if values.shape[0] else NULL,
@@ -114,7 +119,7 @@ def add_csr_outer(const floating[::1] values, const int64_t[::1] indices,
                   double alpha=1.0, const int64_t[::1] order=None, Py_ssize_t start=0):
     """GT (n_in x n_out) += alpha X_batch^T D over the CSR rows of the batch
     (as ``csr_times_wt``), rows = D.shape[0]; other rows of GT untouched."""
-    cdef const int64_t* rows_order = &order[0] if order is not None and order.shape[0] else NULL
+    cdef const int64_t* rows_order = _order(order)
     if D.shape[0] and GT.shape[0] and GT.shape[1]:
         with nogil:
             sparse.add_csr_outer(&values[0] if values.shape[0] else NULL,
@@ -126,18 +131,11 @@ def add_csr_outer(const floating[::1] values, const int64_t[::1] indices,
 def zero_csr_rows(const int64_t[::1] indices, const int64_t[::1] indptr, floating[:, ::1] GT,
                   Py_ssize_t rows, const int64_t[::1] order=None, Py_ssize_t start=0):
     """GT[j, :] = 0 for every feature j of the batch's CSR rows (as ``csr_times_wt``)."""
-    cdef const int64_t* rows_order = &order[0] if order is not None and order.shape[0] else NULL
+    cdef const int64_t* rows_order = _order(order)
     if rows and GT.shape[0] and GT.shape[1]:
         with nogil:
             sparse.zero_csr_rows(&indices[0] if indices.shape[0] else NULL, &indptr[0],
                                  rows_order, start, rows, GT.shape[1], &GT[0, 0])
-
-
-def transpose(const floating[:, ::1] A, floating[:, ::1] B):
-    """B = A^T (B of shape A.shape[::-1])."""
-    if A.shape[0] and A.shape[1]:
-        with nogil:
-            sparse.transpose(&A[0, 0], A.shape[0], A.shape[1], &B[0, 0])
 
 
 def activation_forward(floating[:, ::1] Y, int code):

@@ -1,7 +1,7 @@
 # cython: language_level=3
 """The sparse first layer's kernels: a batch of CSR rows times W^T, the
-weight gradient delta^T x over the columns the batch holds, and the blocked
-transpose that gives W its feature-major copy.
+weight gradient delta^T x over the features the batch holds, and the
+clearing of what that gradient wrote.
 
 The first layer of a net reading CSR batches works on WT = W^T (n_in x
 n_out, row-major: the weights of feature j are the contiguous row WT[j, :]),
@@ -12,7 +12,7 @@ cache line of its own.
 The batch is rows ``order[start:start + rows]`` of a canonical CSR matrix
 (``values``, int64 ``indices``, ``indptr``), or rows ``start:start + rows``
 when ``order`` is NULL. Each kernel has a NumPy twin in ``fastnn/ops.py``
-(``NumpyOps.csr_times_wt``, ``add_csr_outer``, ``zero_csr_rows``, ``transpose``);
+(``NumpyOps.csr_times_wt``, ``add_csr_outer``, ``zero_csr_rows``);
 ``fastnn._kernels`` exposes ``def`` wrappers for the tests. Kernels never
 validate.
 """
@@ -83,20 +83,3 @@ cdef inline void zero_csr_rows(const int64_t* indices, const int64_t* indptr,
             g = GT + indices[k] * n_out
             for o in range(n_out):
                 g[o] = 0
-
-
-cdef inline void transpose(const floating* A, Py_ssize_t rows, Py_ssize_t cols,
-                           floating* B) noexcept nogil:
-    """B (cols x rows) = A^T for A (rows x cols), both row-major, in tiles of
-    32 x 32 so that both sides stream through the cache."""
-    cdef Py_ssize_t tile = 32, i0 = 0, j0, i, j, i1, j1
-    while i0 < rows:
-        i1 = min(i0 + tile, rows)
-        j0 = 0
-        while j0 < cols:
-            j1 = min(j0 + tile, cols)
-            for i in range(i0, i1):
-                for j in range(j0, j1):
-                    B[j * rows + i] = A[i * cols + j]
-            j0 = j1
-        i0 = i1

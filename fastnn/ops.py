@@ -191,11 +191,6 @@ class NumpyOps:
         GT[np.unique(X.indices)] = 0
         return GT
 
-    def transpose(self, A, B):
-        """B = A^T."""
-        B[...] = A.T
-        return B
-
     def activation_forward(self, Y, name):
         """Y = f(Y) in place."""
         Y[...] = get_activation(name).forward(Y)
@@ -296,24 +291,22 @@ class CompiledOps(NumpyOps):
         _kernels.add_column_sums(D, out, alpha, beta)
         return out
 
+    @staticmethod
+    def _csr(X):
+        """A scipy CSR matrix's (data, indices, indptr), the indices as int64."""
+        return X.data, X.indices.astype(np.int64), X.indptr.astype(np.int64)
+
     def csr_times_wt(self, X, WT, out):
-        _kernels.csr_times_wt(X.data, X.indices.astype(np.int64), X.indptr.astype(np.int64),
-                              WT, out)
+        _kernels.csr_times_wt(*self._csr(X), WT, out)
         return out
 
     def add_csr_outer(self, X, D, GT, alpha=1.0):
-        _kernels.add_csr_outer(X.data, X.indices.astype(np.int64), X.indptr.astype(np.int64),
-                               D, GT, alpha)
+        _kernels.add_csr_outer(*self._csr(X), D, GT, alpha)
         return GT
 
     def zero_csr_rows(self, X, GT):
-        _kernels.zero_csr_rows(X.indices.astype(np.int64), X.indptr.astype(np.int64), GT,
-                               X.shape[0])
+        _kernels.zero_csr_rows(*self._csr(X)[1:], GT, X.shape[0])
         return GT
-
-    def transpose(self, A, B):
-        _kernels.transpose(A, B)
-        return B
 
     def activation_forward(self, Y, name):
         _kernels.activation_forward(Y, get_activation(name).code)

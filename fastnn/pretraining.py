@@ -261,8 +261,7 @@ def pretrain(model, X, epochs=1, batch_size=32, optimizer=None, corruption=0.0, 
     try:
         # The autoencoder reads W row-major (a first layer fitted on sparse
         # input is feature-major: stored row-major again, a new array).
-        if model.dense_layers[0]._set_feature_major(False) is not None:
-            plans = model._plans()
+        model.dense_layers[0]._set_feature_major(False)
         H = X
         for index, layer in enumerate(hidden):
             # The layer sees its input as at inference (a Dropout before it off,

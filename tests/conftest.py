@@ -14,6 +14,9 @@ belong in that module.
     Parametrises a test over ``NumpyOps()`` (the reference) and ``CompiledOps()``.
 ``rng``
     A freshly seeded ``numpy.random.Generator`` (never the global numpy.random).
+``chunks``
+    ``chunks(k)``: every following fit in the test trains in chunks of k steps
+    (a ``FixedClock`` in place of ``fastnn.training.ChunkClock``).
 """
 
 import os
@@ -21,6 +24,7 @@ import os
 import numpy as np
 import pytest
 
+from fastnn import training
 from fastnn.ops import CompiledOps, NumpyOps
 
 #: rtol / atol per dtype, for values of order one.
@@ -65,3 +69,21 @@ def pytest_runtest_makereport(item, call):
         report.outcome = "failed"
         report.longrepr = (f"skipped under FASTNN_STRICT_SKIPS=1 (CI must run every test): "
                            f"{report.longrepr}")
+
+
+class FixedClock:
+    """Chunks of a fixed number of steps (stands in for ChunkClock)."""
+
+    def __init__(self, size):
+        self.size = size
+
+    def record(self, steps, elapsed):
+        pass
+
+
+@pytest.fixture
+def chunks(monkeypatch):
+    """chunks(k): every following fit trains in chunks of k steps."""
+    def use(size):
+        monkeypatch.setattr(training, "ChunkClock", lambda *args, **kwargs: FixedClock(size))
+    return use

@@ -10,8 +10,7 @@ import scipy.sparse as scipy_sparse
 from numpy.testing import assert_array_equal
 
 import fastnn
-from fastnn import (SGD, Adam, Callback, Dense, Dropout, EarlyStopping, Model, Sequential,
-                    training)
+from fastnn import SGD, Adam, Callback, Dense, Dropout, EarlyStopping, Model, Sequential
 from fastnn.training import ChunkClock
 
 
@@ -34,24 +33,6 @@ class GraphNet(Model):
 
     def forward(self, x):
         return self.out(self.drop(self.hidden(x)))
-
-
-class FixedClock:
-    """Chunks of a fixed number of steps (stands in for ChunkClock)."""
-
-    def __init__(self, size):
-        self.size = size
-
-    def record(self, steps, elapsed):
-        pass
-
-
-@pytest.fixture
-def chunks(monkeypatch):
-    """chunks(k): every following fit trains in chunks of k steps."""
-    def use(size):
-        monkeypatch.setattr(training, "ChunkClock", lambda *args, **kwargs: FixedClock(size))
-    return use
 
 
 class BatchRecorder(Callback):

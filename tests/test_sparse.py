@@ -74,29 +74,17 @@ def test_sparse_input_gives_the_dense_results(fmt, dropout, optimizer, dtype):
         assert_close(b, d, dtype)
 
 
-class _FixedChunks:
-    """Chunks of 2 steps (stands in for fastnn.training.ChunkClock)."""
-    size = 2
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def record(self, steps, elapsed):
-        pass
-
-
 @pytest.mark.parametrize("optimizer", [lambda: Adam(lr=0.01),
                                        lambda: SGD(lr=0.05, momentum=0.9, weight_decay=0.01)])
-def test_sparse_training_in_chunks_is_bitwise_one_call(optimizer, monkeypatch):
-    # Each compiled call on CSR data works on a feature-major copy of the
-    # first layer's W and optimizer state, copied in and back out: a fit in
-    # chunks of 2 steps (many copies) must give bitwise the single call's.
-    from fastnn import training
+def test_sparse_training_in_chunks_is_bitwise_one_call(optimizer, chunks):
+    # The feature-major first layer keeps its state between compiled calls
+    # (gW^T's cleared rows, the optimizer's state carried to a second fit):
+    # a fit in chunks of 2 steps must give bitwise the single call's.
     X, y = make_data(2)
     results = []
-    for clock in (None, _FixedChunks):
-        if clock is not None:
-            monkeypatch.setattr(training, "ChunkClock", clock)
+    for size in (None, 2):
+        if size is not None:
+            chunks(size)
         model = make_model("float32", seed=3)
         opt = optimizer()
         model.fit(X, y, epochs=3, batch_size=5, optimizer=opt, verbose=0)
