@@ -124,10 +124,14 @@ def main(argv=None):
         if key not in args.settings:
             continue
         params = dict(params, max_iter=max(1, round(params["max_iter"] * args.epochs_scale)))
-        results = {}
-        for name, cls in (("sklearn", SklearnMLP), ("fastnn", FastnnMLP)):
-            runs = [run_one(cls, params, datasets[data_key], seed) for seed in range(args.seeds)]
-            results[name] = ([r[0] for r in runs], [r[1] for r in runs])
+        # Interleaved, seed by seed, the order alternating: a slow spell of
+        # the shared machine hits both libraries alike.
+        runs = {"sklearn": [], "fastnn": []}
+        pair = [("sklearn", SklearnMLP), ("fastnn", FastnnMLP)]
+        for seed in range(args.seeds):
+            for name, cls in (pair if seed % 2 == 0 else pair[::-1]):
+                runs[name].append(run_one(cls, params, datasets[data_key], seed))
+        results = {name: ([r[0] for r in rs], [r[1] for r in rs]) for name, rs in runs.items()}
         t_sk, t_fn = (statistics.median(results[name][0]) for name in ("sklearn", "fastnn"))
         row = (f"{title:<54} {t_sk:>10.3f} {t_fn:>10.3f} {t_sk / t_fn:>8.1f}x  "
                f"{spread(results['sklearn'][1]):>17}  {spread(results['fastnn'][1]):>17}")

@@ -74,6 +74,20 @@ cdef extern from "simd_kernels.h" nogil:
     double fastnn_softmax_row_f64(double* row, Py_ssize_t n, double* top) noexcept
     void fastnn_softmax_rows_f32(float* y, Py_ssize_t rows, Py_ssize_t cols) noexcept
     void fastnn_softmax_rows_f64(double* y, Py_ssize_t rows, Py_ssize_t cols) noexcept
+    void fastnn_sgd_update_f32(float* W, const float* G, float* V, Py_ssize_t n, float lr,
+                               float mu, int nesterov, float wd) noexcept
+    void fastnn_sgd_update_f64(double* W, const double* G, double* V, Py_ssize_t n, double lr,
+                               double mu, int nesterov, double wd) noexcept
+    void fastnn_adagrad_update_f32(float* W, const float* G, float* S, Py_ssize_t n, float lr,
+                                   float eps, float wd) noexcept
+    void fastnn_adagrad_update_f64(double* W, const double* G, double* S, Py_ssize_t n,
+                                   double lr, double eps, double wd) noexcept
+    void fastnn_adam_update_f32(float* W, const float* G, float* M, float* V, Py_ssize_t n,
+                                float step, float beta1, float beta2, float eps,
+                                float root_bc2, float wd) noexcept
+    void fastnn_adam_update_f64(double* W, const double* G, double* M, double* V, Py_ssize_t n,
+                                double step, double beta1, double beta2, double eps,
+                                double root_bc2, double wd) noexcept
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -498,33 +512,22 @@ cdef inline void sgd_update(floating* W, const floating* G, floating* V, Py_ssiz
                             floating lr, floating momentum, bint nesterov,
                             floating weight_decay) noexcept nogil:
     """g = G + wd W; v = mu v + g; W -= lr (g + mu v if nesterov else v).
-    With momentum 0 (V unused, may be NULL): W -= lr g."""
-    cdef Py_ssize_t i
-    cdef floating g, v
-    if momentum == 0:
-        for i in range(n):
-            W[i] -= lr * (G[i] + weight_decay * W[i])
-        return
-    for i in range(n):
-        g = G[i] + weight_decay * W[i]
-        v = momentum * V[i] + g
-        V[i] = v
-        if nesterov:
-            W[i] -= lr * (g + momentum * v)
-        else:
-            W[i] -= lr * v
+    With momentum 0 (V unused, may be NULL): W -= lr g. (The loops, over
+    every instruction set, are in simd_loops.h.)"""
+    if floating is float:
+        fastnn_sgd_update_f32(W, G, V, n, lr, momentum, nesterov, weight_decay)
+    else:
+        fastnn_sgd_update_f64(W, G, V, n, lr, momentum, nesterov, weight_decay)
 
 
 cdef inline void adagrad_update(floating* W, const floating* G, floating* S, Py_ssize_t n,
                                 floating lr, floating eps,
                                 floating weight_decay) noexcept nogil:
     """g = G + wd W; S += g^2; W -= lr g / (sqrt(S) + eps)."""
-    cdef Py_ssize_t i
-    cdef floating g
-    for i in range(n):
-        g = G[i] + weight_decay * W[i]
-        S[i] += g * g
-        W[i] -= lr * g / (_sqrt(S[i]) + eps)
+    if floating is float:
+        fastnn_adagrad_update_f32(W, G, S, n, lr, eps, weight_decay)
+    else:
+        fastnn_adagrad_update_f64(W, G, S, n, lr, eps, weight_decay)
 
 
 cdef inline void adam_update(floating* W, const floating* G, floating* M, floating* V,
@@ -533,15 +536,12 @@ cdef inline void adam_update(floating* W, const floating* G, floating* M, floati
                              floating bias_correction2, floating weight_decay) noexcept nogil:
     """g = G + wd W; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
     W -= (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps), bc_k = 1 - beta_k^t."""
-    cdef Py_ssize_t i
-    cdef floating g
     cdef floating step = lr / bias_correction1
     cdef floating root_bc2 = _sqrt(bias_correction2)
-    for i in range(n):
-        g = G[i] + weight_decay * W[i]
-        M[i] = beta1 * M[i] + (1 - beta1) * g
-        V[i] = beta2 * V[i] + (1 - beta2) * g * g
-        W[i] -= step * M[i] / (_sqrt(V[i]) / root_bc2 + eps)
+    if floating is float:
+        fastnn_adam_update_f32(W, G, M, V, n, step, beta1, beta2, eps, root_bc2, weight_decay)
+    else:
+        fastnn_adam_update_f64(W, G, M, V, n, step, beta1, beta2, eps, root_bc2, weight_decay)
 
 
 cdef inline bint is_plain_sgd(int rule, const double* hyper) noexcept nogil:

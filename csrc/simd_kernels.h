@@ -1,6 +1,6 @@
 /* SIMD elementwise kernels: exp, sigmoid, tanh, their derivatives from the
- * output, and softmax rows, in float32 and float64, with the instruction set
- * chosen at run time.
+ * output, softmax rows and the optimizers' update rules, in float32 and
+ * float64, with the instruction set chosen at run time.
  *
  * How it is built
  * ---------------
@@ -80,6 +80,8 @@
 #define FASTNN_FABS __builtin_fabs
 #define FASTNN_COPYSIGNF __builtin_copysignf
 #define FASTNN_COPYSIGN __builtin_copysign
+#define FASTNN_SQRTF __builtin_sqrtf
+#define FASTNN_SQRT __builtin_sqrt
 #else
 #define FASTNN_INLINE static inline
 #define FASTNN_UNUSED
@@ -87,6 +89,8 @@
 #define FASTNN_FABS fabs
 #define FASTNN_COPYSIGNF copysignf
 #define FASTNN_COPYSIGN copysign
+#define FASTNN_SQRTF sqrtf
+#define FASTNN_SQRT sqrt
 #endif
 
 /* ------------------------------------------------------------ bit casts --- */
@@ -247,6 +251,16 @@ typedef struct {
     double (*softmax_row_f64)(double*, Py_ssize_t, double*);
     void (*softmax_rows_f32)(float*, Py_ssize_t, Py_ssize_t);
     void (*softmax_rows_f64)(double*, Py_ssize_t, Py_ssize_t);
+    void (*sgd_update_f32)(float*, const float*, float*, Py_ssize_t, float, float, int, float);
+    void (*sgd_update_f64)(double*, const double*, double*, Py_ssize_t, double, double, int,
+                           double);
+    void (*adagrad_update_f32)(float*, const float*, float*, Py_ssize_t, float, float, float);
+    void (*adagrad_update_f64)(double*, const double*, double*, Py_ssize_t, double, double,
+                               double);
+    void (*adam_update_f32)(float*, const float*, float*, float*, Py_ssize_t, float, float,
+                            float, float, float, float);
+    void (*adam_update_f64)(double*, const double*, double*, double*, Py_ssize_t, double,
+                            double, double, double, double, double);
 } fastnn_simd_table;
 
 #define FASTNN_ISA baseline
@@ -276,7 +290,10 @@ typedef struct {
     fastnn_sigmoid_backward_f32_##isa, fastnn_sigmoid_backward_f64_##isa, \
     fastnn_tanh_backward_f32_##isa, fastnn_tanh_backward_f64_##isa, \
     fastnn_softmax_row_f32_##isa, fastnn_softmax_row_f64_##isa, \
-    fastnn_softmax_rows_f32_##isa, fastnn_softmax_rows_f64_##isa}
+    fastnn_softmax_rows_f32_##isa, fastnn_softmax_rows_f64_##isa, \
+    fastnn_sgd_update_f32_##isa, fastnn_sgd_update_f64_##isa, \
+    fastnn_adagrad_update_f32_##isa, fastnn_adagrad_update_f64_##isa, \
+    fastnn_adam_update_f32_##isa, fastnn_adam_update_f64_##isa}
 
 /* Best first. */
 static const fastnn_simd_table fastnn_simd_tables[] = {
@@ -366,5 +383,21 @@ static inline void fastnn_softmax_rows_f32(float* y, Py_ssize_t rows, Py_ssize_t
 static inline void fastnn_softmax_rows_f64(double* y, Py_ssize_t rows, Py_ssize_t cols) {
     fastnn_simd_active->softmax_rows_f64(y, rows, cols);
 }
+#define FASTNN_FORWARD_UPDATES(T, sfx) \
+static inline void fastnn_sgd_update_##sfx(T* W, const T* G, T* V, Py_ssize_t n, T lr, T mu, \
+                                           int nesterov, T wd) { \
+    fastnn_simd_active->sgd_update_##sfx(W, G, V, n, lr, mu, nesterov, wd); \
+} \
+static inline void fastnn_adagrad_update_##sfx(T* W, const T* G, T* S, Py_ssize_t n, T lr, \
+                                               T eps, T wd) { \
+    fastnn_simd_active->adagrad_update_##sfx(W, G, S, n, lr, eps, wd); \
+} \
+static inline void fastnn_adam_update_##sfx(T* W, const T* G, T* M, T* V, Py_ssize_t n, \
+                                            T step, T beta1, T beta2, T eps, T root_bc2, \
+                                            T wd) { \
+    fastnn_simd_active->adam_update_##sfx(W, G, M, V, n, step, beta1, beta2, eps, root_bc2, wd); \
+}
+FASTNN_FORWARD_UPDATES(float, f32)
+FASTNN_FORWARD_UPDATES(double, f64)
 
 #endif /* FASTNN_SIMD_KERNELS_H */

@@ -95,6 +95,68 @@
         T top;                                                                              \
         for (i = 0; i < rows; i++) FASTNN_NAME(row_kernel)(y + i * cols, cols, &top);      \
     }
+
+/* The update rules of csrc/kernels.pxd (sgd_update, adagrad_update,
+ * adam_update: the maths is documented there), over n parameters W with
+ * gradient G, in the order of operations of their scalar form, so that every
+ * variant gives the same bits. The arrays do not overlap. */
+#define FASTNN_SGD(base, T)                                                            \
+    FASTNN_ISA_ATTR static void FASTNN_NAME(base)(T* W, const T* G, T* V, Py_ssize_t n, \
+                                                  T lr, T mu, int nesterov, T wd) {     \
+        Py_ssize_t i;                                                                   \
+        T g, v;                                                                         \
+        if (mu == 0) {                                                                  \
+            _Pragma("omp simd")                                                         \
+            for (i = 0; i < n; i++) W[i] -= lr * (G[i] + wd * W[i]);                    \
+        } else if (nesterov) {                                                          \
+            _Pragma("omp simd private(g, v)")                                           \
+            for (i = 0; i < n; i++) {                                                   \
+                g = G[i] + wd * W[i];                                                   \
+                v = mu * V[i] + g;                                                      \
+                V[i] = v;                                                               \
+                W[i] -= lr * (g + mu * v);                                              \
+            }                                                                           \
+        } else {                                                                        \
+            _Pragma("omp simd private(g, v)")                                           \
+            for (i = 0; i < n; i++) {                                                   \
+                g = G[i] + wd * W[i];                                                   \
+                v = mu * V[i] + g;                                                      \
+                V[i] = v;                                                               \
+                W[i] -= lr * v;                                                         \
+            }                                                                           \
+        }                                                                               \
+    }
+
+#define FASTNN_ADAGRAD(base, T, sqrt1)                                                 \
+    FASTNN_ISA_ATTR static void FASTNN_NAME(base)(T* W, const T* G, T* S, Py_ssize_t n, \
+                                                  T lr, T eps, T wd) {                  \
+        Py_ssize_t i;                                                                   \
+        T g, s;                                                                         \
+        _Pragma("omp simd private(g, s)")                                               \
+        for (i = 0; i < n; i++) {                                                       \
+            g = G[i] + wd * W[i];                                                       \
+            s = S[i] + g * g;                                                           \
+            S[i] = s;                                                                   \
+            W[i] -= lr * g / (sqrt1(s) + eps);                                          \
+        }                                                                               \
+    }
+
+#define FASTNN_ADAM(base, T, sqrt1)                                                    \
+    FASTNN_ISA_ATTR static void FASTNN_NAME(base)(T* W, const T* G, T* M, T* V,         \
+                                                  Py_ssize_t n, T step, T beta1,        \
+                                                  T beta2, T eps, T root_bc2, T wd) {   \
+        Py_ssize_t i;                                                                   \
+        T g, m, v;                                                                      \
+        _Pragma("omp simd private(g, m, v)")                                            \
+        for (i = 0; i < n; i++) {                                                       \
+            g = G[i] + wd * W[i];                                                       \
+            m = beta1 * M[i] + ((T)1 - beta1) * g;                                      \
+            v = beta2 * V[i] + ((T)1 - beta2) * g * g;                                  \
+            M[i] = m;                                                                   \
+            V[i] = v;                                                                   \
+            W[i] -= step * m / (sqrt1(v) / root_bc2 + eps);                             \
+        }                                                                               \
+    }
 #endif /* FASTNN_LOOP_MACROS */
 
 FASTNN_MAP(fastnn_exp_f32, float, fastnn_exp_f32_1)
@@ -111,3 +173,9 @@ FASTNN_SOFTMAX_ROW(fastnn_softmax_row_f32, float, fastnn_exp_f32_1)
 FASTNN_SOFTMAX_ROW(fastnn_softmax_row_f64, double, fastnn_exp_f64_1)
 FASTNN_SOFTMAX_ROWS(fastnn_softmax_rows_f32, float, fastnn_softmax_row_f32)
 FASTNN_SOFTMAX_ROWS(fastnn_softmax_rows_f64, double, fastnn_softmax_row_f64)
+FASTNN_SGD(fastnn_sgd_update_f32, float)
+FASTNN_SGD(fastnn_sgd_update_f64, double)
+FASTNN_ADAGRAD(fastnn_adagrad_update_f32, float, FASTNN_SQRTF)
+FASTNN_ADAGRAD(fastnn_adagrad_update_f64, double, FASTNN_SQRT)
+FASTNN_ADAM(fastnn_adam_update_f32, float, FASTNN_SQRTF)
+FASTNN_ADAM(fastnn_adam_update_f64, double, FASTNN_SQRT)

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Iterable, NoReturn
 
 import numpy as np
 
+from . import _blas
 from .layers import Dropout
 from .optimizers import Optimizer, _check_real, check_weight_decay_per
 from .training import EpochRunner, EpochStats, TrainingDivergedError
@@ -155,7 +156,12 @@ class FullBatchObjective:
         if lam:
             for piece in self.weight_slices:
                 w = theta[piece]
-                penalty += float(w @ w)
+                # ||W||^2 through fastnn's BLAS, not numpy's (``w @ w``):
+                # numpy bundles a second OpenBLAS whose threaded ddot leaves
+                # its threads spinning on the cores the next evaluation's
+                # GEMMs need (bench/sklearn_dropin.py, lbfgs on MNIST: 3.7 s
+                # with ``w @ w``, 1.1 s with this).
+                penalty += _blas.dot(w, w)
                 grad[piece] += lam * w
         self.last = (np.array(theta, dtype=np.float64), loss_sum, correct)
         return loss_sum / self.total + 0.5 * lam * penalty, grad

@@ -194,6 +194,63 @@ def test_softmax_rows_of_every_width_match_numpy(dtype, cols):
                     atol=0)
 
 
+def updates_in_numpy(rule, W, G, S1, S2, dtype):
+    """The update rules of csrc/kernels.pxd in NumPy, every scalar rounded to
+    dtype and the operations in the kernels' order: the bits they must give."""
+    f = dtype
+    lr, wd, mu, eps, b1, b2 = f(0.05), f(0.01), f(0.9), f(1e-7), f(0.8), f(0.99)
+    g = G + wd * W
+    if rule == "plain":
+        return [W - lr * (G + wd * W)]
+    if rule in ("momentum", "nesterov"):
+        v = mu * S1 + g
+        return [W - lr * (g + mu * v if rule == "nesterov" else v), v]
+    if rule == "adagrad":
+        s = S1 + g * g
+        return [W - lr * g / (np.sqrt(s) + eps), s]
+    # Step t = 3; the wrapper forms 1 - beta^t in double, as the training loop does.
+    step, root_bc2 = lr / f(1 - float(b1) ** 3), np.sqrt(f(1 - float(b2) ** 3))
+    m = b1 * S1 + (f(1) - b1) * g
+    v = b2 * S2 + (f(1) - b2) * g * g
+    return [W - step * m / (np.sqrt(v) / root_bc2 + eps), m, v]
+
+
+def updates_compiled(rule, W, G, S1, S2, dtype):
+    W, S1, S2 = W.copy(), S1.copy(), S2.copy()
+    f = dtype
+    if rule == "plain":
+        _kernels.sgd_update(W, G, W[:0], 0.05, 0.0, False, 0.01)
+        return [W]
+    if rule in ("momentum", "nesterov"):
+        _kernels.sgd_update(W, G, S1, 0.05, 0.9, rule == "nesterov", 0.01)
+        return [W, S1]
+    if rule == "adagrad":
+        _kernels.adagrad_update(W, G, S1, 0.05, float(f(1e-7)), 0.01)
+        return [W, S1]
+    _kernels.adam_update(W, G, S1, S2, float(f(0.05)), float(f(0.8)), float(f(0.99)),
+                         float(f(1e-7)), 3, float(f(0.01)))
+    return [W, S1, S2]
+
+
+@pytest.mark.parametrize("variant, dtype", supported_pairs())
+def test_update_rules_give_the_bits_of_numpy_in_every_variant(variant, dtype, restore_variant):
+    # The optimizers' updates (simd_loops.h) on lengths that end in every
+    # tail a vector loop can leave, against the same operations in NumPy.
+    _kernels._set_simd_variant(variant)
+    rng = np.random.default_rng(5)
+    for n in list(range(1, 40)) + [1000]:
+        W, G, S1 = (rng.standard_normal(n).astype(dtype) for _ in range(3))
+        S2 = np.abs(rng.standard_normal(n)).astype(dtype)
+        for rule in ["plain", "momentum", "nesterov", "adagrad", "adam"]:
+            S1r = np.abs(S1) if rule == "adagrad" else S1
+            got = updates_compiled(rule, W, G, S1r, S2, dtype)
+            want = updates_in_numpy(rule, W, G, S1r, S2, dtype)
+            assert not np.array_equal(got[0], W)
+            for a, b in zip(got, want):
+                assert_array_equal(a.view(np.uint8), b.view(np.uint8),
+                                   err_msg=f"{rule} n={n}")
+
+
 def test_set_simd_variant_rejects_unknown_and_unsupported_names(restore_variant):
     with pytest.raises(ValueError, match="'sse9' is not a SIMD variant"):
         _kernels._set_simd_variant("sse9")
@@ -207,13 +264,16 @@ def test_set_simd_variant_rejects_unknown_and_unsupported_names(restore_variant)
 FIT_SCRIPT = """
 import hashlib
 import numpy as np
-from fastnn import Dense, SGD, Sequential, _kernels
+from fastnn import Adam, Dense, SGD, Sequential, _kernels
 rng = np.random.default_rng(0)
 X = rng.standard_normal((60, 6)).astype(np.float32)
 y = rng.integers(0, 3, size=60)
 model = Sequential([Dense(6, 9, "sigmoid"), Dense(9, 7, "tanh"), Dense(7, 3, "softmax")],
                    dtype="float32", seed=3)
 model.fit(X, y, epochs=2, batch_size=8, optimizer=SGD(lr=0.5), verbose=0)
+model.fit(X, y, epochs=1, batch_size=8, optimizer=SGD(lr=0.1, momentum=0.9, nesterov=True),
+          verbose=0)
+model.fit(X, y, epochs=1, batch_size=8, optimizer=Adam(lr=0.01), verbose=0)
 digest = hashlib.sha256(b"".join(w.tobytes() for w in model.get_weights())).hexdigest()
 print(_kernels.simd_variant(), digest)
 """

@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from .. import _blas
 from ..callbacks import Callback
 from ..layers import Dense
 from ..optimizers import SGD, Adam
@@ -202,7 +203,9 @@ class _BaseMLP(BaseEstimator):
         return [a for layer in self._model.dense_layers for a in (layer.W, layer.b)]
 
     def _squared_norm(self):
-        return float(sum(np.vdot(layer.W, layer.W) for layer in self._model.dense_layers))
+        # fastnn's BLAS, not numpy's (np.vdot): see FullBatchObjective.__call__.
+        return float(sum(_blas.dot(w, w) for w in (layer.W.ravel(order="K")
+                                                    for layer in self._model.dense_layers)))
 
     def _report_loss(self, data_loss):
         """scikit-learn's data loss from fastnn's: its squared error is
