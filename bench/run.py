@@ -224,7 +224,7 @@ def chunk_section(args, settings, X, y, out):
 # ------------------------------------------------------------- prediction ---
 
 def predict_section(args, settings, X, y, peers, missing, out):
-    from timing import Result
+    from timing import Result, settle
     from trainers import initial_weights, predictor
 
     out()
@@ -264,6 +264,7 @@ def predict_section(args, settings, X, y, peers, missing, out):
                 for n in live[shift:] + live[:shift]:
                     calls = windows[n]
                     start = (k * 997) % (X.shape[0] - max(batch, calls))
+                    settle()
                     t0 = time.perf_counter()
                     if batch == 1:
                         for i in range(start, start + calls):

@@ -12,6 +12,9 @@ mini-batches that lasts about ``min_window`` seconds (and at least
 window that ends in less than half of ``min_window`` (the warm-up ran into a
 stall of a busy machine and under-estimated the rate) lengthens the next ones;
 the table then shows the last window's size.
+
+Every timed window starts with ``settle()``: a pause in which the previous
+contender's BLAS and OpenMP worker threads stop spinning (see there).
 """
 
 import math
@@ -20,7 +23,26 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-__all__ = ["Settings", "Result", "measure", "paired_ratio", "fmt_rate", "fmt_seconds"]
+__all__ = ["Settings", "Result", "measure", "paired_ratio", "settle", "fmt_rate",
+           "fmt_seconds"]
+
+#: Seconds ``settle`` waits: OpenBLAS's idle workers spin for 2^28 cycles
+#: (OPENBLAS_THREAD_TIMEOUT's default, about 0.1 s here) before they sleep.
+SETTLE_SECONDS = 0.25
+
+
+def settle():
+    """Wait until the worker threads of whatever ran before have gone to sleep.
+
+    One process here holds several thread pools: NumPy's OpenBLAS, SciPy's
+    OpenBLAS (fastnn's), PyTorch's OpenMP. A pool's workers busy-wait for a
+    while after each call, so a contender timed right after another one
+    shares the two cores with the other's spinning threads: on 784-100-10
+    predict_proba of 10,000 rows both fastnn and NumPy ran about 1.8x slower
+    that way than after a pause (13.5 and 15.5 ms alone, 23-31 ms alternating).
+    The pause gives each window the machine a user of that one library has.
+    """
+    time.sleep(SETTLE_SECONDS)
 
 
 @dataclass
@@ -117,6 +139,7 @@ def measure(contenders, n_total, batch, settings, log=None):
             if r.error is not None:
                 continue
             start = 0 if r.epoch else (k * r.window) % max(1, n_total - r.window + 1)
+            settle()
             try:
                 seconds, examples = contenders[name].run(start, r.window)
             except Exception as exc:

@@ -10,7 +10,8 @@ import numpy as np
 from cython cimport floating
 
 cimport blas
-from threads cimport ThreadPolicy, set_threads_fn, use_threads_for, restore_threads
+from threads cimport (ThreadPolicy, set_threads_fn, product_work, use_threads_for,
+                     restore_threads)
 
 # The per-GEMM thread policy of fastnn/blas_threads.py (set_local NULL until it
 # is pushed here). Each call works on its own copy, so concurrent callers do
@@ -120,7 +121,7 @@ def _gemm(const floating[:, :] A, const floating[:, :] B, floating[:, :] C, bint
         return
     cdef ThreadPolicy tp = _policy
     with nogil:
-        use_threads_for(&tp, <double>m * n * k)
+        use_threads_for(&tp, product_work(m, n, k))
         blas.gemm(ta, tb, m, n, k, alpha, &A[0, 0], lda, &B[0, 0], ldb, beta, &C[0, 0], ldc)
         restore_threads(&tp)
 
@@ -163,7 +164,7 @@ def _gemv(const floating[:, :] A, const floating[:] x, floating[:] y, bint trans
         return
     cdef ThreadPolicy tp = _policy
     with nogil:
-        use_threads_for(&tp, <double>m * n)
+        use_threads_for(&tp, product_work(m, 1, n))
         blas.gemv(ta, m, n, alpha, &A[0, 0], lda, &x[0], incx, beta, &y[0], incy)
         restore_threads(&tp)
 

@@ -221,6 +221,14 @@ def count_correct(const floating[:, ::1] P, labels, targets=None, weights=None,
     return int(correct) if weights is None else correct
 
 
+def first_non_finite(const floating[::1] X):
+    """Index of the first NaN or +-inf in X (1-D), or -1 when all are finite."""
+    cdef Py_ssize_t i
+    with nogil:
+        i = kernels.first_non_finite(&X[0], X.shape[0]) if X.shape[0] else -1
+    return i
+
+
 def multiply(const floating[::1] X, const floating[::1] M, floating[::1] out):
     """out = X * M elementwise."""
     if X.shape[0]:

@@ -12,7 +12,7 @@ Shapes use ``rows`` (examples in a batch) and ``cols`` (units of a layer).
 
 from cython cimport floating
 from libc.math cimport log, logf, log1p, log1pf, sqrt, sqrtf, fabs
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 from rng cimport RngState, rng_uniform
 
 
@@ -486,6 +486,45 @@ cdef inline double count_correct(int loss, const floating* P, const int64_t* lab
 
 
 # ----------------------------------------------------------------- dropout ---
+
+cdef enum:
+    FINITE_BLOCK = 256
+
+
+cdef inline Py_ssize_t first_non_finite(const floating* x, Py_ssize_t n) noexcept nogil:
+    """Index of the first NaN or +-inf among x[0:n], or -1 when all are finite.
+
+    A value is not finite exactly when its exponent bits are all ones, that
+    is when (bits & EXPONENT) + EXPONENT_ONE carries into the sign bit. That
+    test is integer AND, ADD and OR (vectorised by the compiler even on the
+    x86-64 baseline, for 32- and 64-bit lanes), OR-ed over blocks of
+    FINITE_BLOCK values; only a block that has one is scanned for its
+    position."""
+    cdef Py_ssize_t start = 0, i, end
+    cdef uint32_t acc32
+    cdef uint64_t acc64
+    cdef const uint32_t* bits32 = <const uint32_t*>x
+    cdef const uint64_t* bits64 = <const uint64_t*>x
+    cdef bint found
+    while start < n:
+        end = start + FINITE_BLOCK if start + FINITE_BLOCK < n else n
+        if floating is float:
+            acc32 = 0
+            for i in range(start, end):
+                acc32 |= (bits32[i] & 0x7f800000u) + 0x00800000u
+            found = acc32 >> 31
+        else:
+            acc64 = 0
+            for i in range(start, end):
+                acc64 |= (bits64[i] & 0x7ff0000000000000u) + 0x0010000000000000u
+            found = acc64 >> 63
+        if found:
+            for i in range(start, end):
+                if x[i] - x[i] != 0:           # NaN for NaN and +-inf, 0 otherwise
+                    return i
+        start = end
+    return -1
+
 
 cdef inline void dropout_mask(RngState* rng, floating* mask, Py_ssize_t n,
                               double p, floating keep_value) noexcept nogil:

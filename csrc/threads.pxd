@@ -22,6 +22,23 @@ cdef struct ThreadPolicy:
     int prior                  # the thread's count before our first change
 
 
+# A product with a single row or column (a matrix-vector product, or the
+# outer product of a batch of one) reads or writes its whole matrix for one
+# multiply-add per element: memory-bound, it gains from a second thread at far
+# less work than a GEMM (bench/: a 1024 x 1024 sgemv took 74 us on one thread,
+# 40 us on two, and 784-1024-1024-10 trained at batch 1 1.2x faster; up to
+# 400 x 784 the second thread gained nothing).
+cdef enum:
+    VECTOR_WORK_WEIGHT = 8
+
+
+cdef inline double product_work(double m, double n, double k) noexcept nogil:
+    """The work use_threads_for weighs for C (m x n) = A (m x k) B (k x n):
+    m*n*k, counted VECTOR_WORK_WEIGHT times when m, n or k is 1."""
+    cdef double work = m * n * k
+    return work * VECTOR_WORK_WEIGHT if m == 1 or n == 1 or k == 1 else work
+
+
 cdef inline void use_threads_for(ThreadPolicy* tp, double work) noexcept nogil:
     """Set the calling thread's BLAS thread count for a GEMM of m*n*k = work."""
     cdef int want, previous

@@ -4,8 +4,13 @@ fastnn's compiled core calls the BLAS that SciPy ships (through
 ``scipy.linalg.cython_blas``). When that BLAS is OpenBLAS >= 0.3.27, the
 training loop picks the thread count per GEMM, for the calling thread only
 (``openblas_set_num_threads_local``): GEMMs smaller than
-``min_work`` = m*n*k run on one thread, larger ones on ``max_threads``. The
-process-wide setting is left as it was. Defaults come from measurements in
+``min_work`` = m*n*k run on one thread, larger ones on ``max_threads``. A
+product with one row or column (batch 1: a matrix-vector product, or the
+outer product of the weight gradient) is memory-bound and gains from a second
+thread much earlier: it counts 8 times its m*n*k (csrc/threads.pxd,
+``VECTOR_WORK_WEIGHT``), so at the default a 1024 x 1024 layer's batch-1
+product is threaded and a 784 x 300 one is not. The process-wide setting is
+left as it was. Defaults come from measurements in
 bench/ and can be changed:
 
 - ``FASTNN_NUM_THREADS``: threads for large GEMMs (default: the BLAS's own

@@ -293,10 +293,18 @@ class Sequential:
     def _inference_net(self):
         # The compiled net points into the layers' arrays: rebuild it when a
         # layer now holds other arrays (re-initialised by another model).
-        arrays = tuple(a for layer in self.dense_layers for a in (layer.W, layer.b))
+        # (A plain loop: this runs at every predict, and a batch-1 predict is
+        # a few microseconds.)
         cache = self._inference
-        if cache.net is None or any(a is not b for a, b in zip(arrays, cache.arrays)):
-            cache.arrays, cache.net = arrays, self._compiled_net(INFERENCE_ROWS)
+        if cache.net is not None:
+            arrays = cache.arrays
+            for i, layer in enumerate(self.dense_layers):
+                if layer.W is not arrays[2 * i] or layer.b is not arrays[2 * i + 1]:
+                    break
+            else:
+                return cache.net
+        cache.arrays = tuple(a for layer in self.dense_layers for a in (layer.W, layer.b))
+        cache.net = self._compiled_net(INFERENCE_ROWS)
         return cache.net
 
     # --------------------------------------------------------------- fit ---

@@ -589,3 +589,28 @@ def test_sparse_first_layer_kernels_match_reference(dtype, tol, shape):
     G = G0.copy()
     _kernels.add_csr_outer(*args, D, G, 2.0, order=order, start=0)
     np.testing.assert_allclose(G, G0 + 2 * X.toarray()[::-1].T @ D, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_first_non_finite_finds_the_first_nan_or_inf_like_numpy(dtype):
+    """The bit test behind check_X against np.isfinite: every kind of value
+    (the largest finite, subnormals, -0 are finite), positions on both sides
+    of the kernel's 256-value blocks, several bad values, none, and empty."""
+    from fastnn._kernels import first_non_finite
+
+    def reference(a):
+        bad = np.flatnonzero(~np.isfinite(a))
+        return int(bad[0]) if bad.size else -1
+
+    info = np.finfo(dtype)
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal(1000).astype(dtype)
+    base[[3, 700]] = [info.max, -info.max]
+    base[[10, 600]] = [info.smallest_subnormal, -0.0]
+    assert first_non_finite(base) == reference(base) == -1
+    for value in (np.nan, -np.nan, np.inf, -np.inf):
+        for positions in ([0], [255], [256], [511, 512], [999], [300, 40, 900]):
+            a = base.copy()
+            a[positions] = value
+            assert first_non_finite(a) == reference(a) == min(positions), (value, positions)
+    assert first_non_finite(np.empty(0, dtype)) == -1
