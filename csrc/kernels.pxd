@@ -485,7 +485,7 @@ cdef inline double count_correct(int loss, const floating* P, const int64_t* lab
     return correct
 
 
-# ----------------------------------------------------------------- dropout ---
+# ------------------------------------------------------------ input checks ---
 
 cdef enum:
     FINITE_BLOCK = 256
@@ -525,6 +525,8 @@ cdef inline Py_ssize_t first_non_finite(const floating* x, Py_ssize_t n) noexcep
         start = end
     return -1
 
+
+# ----------------------------------------------------------------- dropout ---
 
 cdef inline void dropout_mask(RngState* rng, floating* mask, Py_ssize_t n,
                               double p, floating keep_value) noexcept nogil:
