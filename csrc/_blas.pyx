@@ -7,6 +7,7 @@ transpose of a C array. Outputs are written in place and returned.
 """
 
 import numpy as np
+cimport numpy as cnp
 from cython cimport floating
 
 cimport blas
@@ -18,6 +19,8 @@ from threads cimport (ThreadPolicy, set_threads_fn, product_work, use_threads_fo
 # not share the "current count" bookkeeping.
 cdef ThreadPolicy _policy
 cdef bint _ready = False
+
+cnp.import_array()
 
 
 cdef int _ensure_ready() except -1:
@@ -80,6 +83,9 @@ def gemm(A, B, C=None, bint trans_a=False, bint trans_b=False, alpha=1.0, beta=0
     (zeros) when None and must have unit stride along its rows or columns.
     """
     _ensure_ready()
+    done = _gemm_contiguous(A, B, C, trans_a, trans_b, alpha, beta)
+    if done is not None:
+        return done
     for name, a in (("A", A), ("B", B)):
         _check_unit_stride(name, a)
     m = A.shape[1] if trans_a else A.shape[0]
@@ -101,6 +107,76 @@ def gemm(A, B, C=None, bint trans_a=False, bint trans_b=False, alpha=1.0, beta=0
         gemm(B, A, C.T, not trans_b, not trans_a, alpha, beta)
         return C
     _gemm(A, B, C, trans_a, trans_b, alpha, beta)
+    return C
+
+
+cdef inline int _layout(object a, int typenum, bint writable):
+    """1 when a is a C-contiguous 2-D ndarray of dtype ``typenum`` with no empty
+    axis (and writable when asked), 2 when it is such an array in Fortran
+    order (a transposed view), 0 otherwise."""
+    if not cnp.PyArray_Check(a):
+        return 0
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if (cnp.PyArray_NDIM(arr) != 2 or cnp.PyArray_TYPE(arr) != typenum
+            or cnp.PyArray_DIM(arr, 0) == 0 or cnp.PyArray_DIM(arr, 1) == 0
+            or (writable and not cnp.PyArray_ISWRITEABLE(arr))):
+        return 0
+    if cnp.PyArray_IS_C_CONTIGUOUS(arr):
+        return 1
+    return 2 if cnp.PyArray_IS_F_CONTIGUOUS(arr) else 0
+
+
+cdef object _gemm_contiguous(object A, object B, object C, bint trans_a, bint trans_b,
+                             double alpha, double beta):
+    """``gemm`` for the graph path's usual operands, read straight from the
+    arrays (no memoryviews, no Python-level stride checks): A and B contiguous
+    in C or Fortran order (a Fortran A is the transpose of a C array), C (when
+    given) C-contiguous, one float dtype, nothing empty. Returns C, or None
+    (nothing done) for any other operands, which the general path then checks
+    and runs."""
+    cdef cnp.npy_intp dims[2]
+    if not cnp.PyArray_Check(A):
+        return None
+    cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>A)
+    if typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64:
+        return None
+    cdef int layout_a = _layout(A, typenum, False), layout_b = _layout(B, typenum, False)
+    if layout_a == 0 or layout_b == 0 or (C is not None and _layout(C, typenum, True) != 1):
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>A, b = <cnp.ndarray>B
+    cdef int ra = <int>cnp.PyArray_DIM(a, 0), ca = <int>cnp.PyArray_DIM(a, 1)
+    cdef int rb = <int>cnp.PyArray_DIM(b, 0), cb = <int>cnp.PyArray_DIM(b, 1)
+    cdef int m = ca if trans_a else ra, k = ra if trans_a else ca
+    cdef int kb = cb if trans_b else rb, n = rb if trans_b else cb
+    if k != kb:
+        raise ValueError(f"gemm: op(A) has shape {(m, k)} and op(B) has shape {(kb, n)}")
+    # The door reads row-major operands: a Fortran-order one is its transpose.
+    cdef bint ta = trans_a ^ (layout_a == 2), tb = trans_b ^ (layout_b == 2)
+    cdef int lda = ra if layout_a == 2 else ca, ldb = rb if layout_b == 2 else cb
+    if C is None:
+        # A GEMM with beta = 0 never reads C; a product the door sends to
+        # gemv/ger (a side of 1) starts from zeros, as the general path does.
+        dims[0], dims[1] = m, n
+        if m == 1 or n == 1 or k == 1:
+            C = cnp.PyArray_ZEROS(2, dims, typenum, 0)
+        else:
+            C = cnp.PyArray_EMPTY(2, dims, typenum, 0)
+        beta = 0.0
+    cdef cnp.ndarray c = <cnp.ndarray>C
+    if cnp.PyArray_DIM(c, 0) != m or cnp.PyArray_DIM(c, 1) != n:
+        raise ValueError(f"gemm: C has shape {C.shape}, expected {(m, n)}")
+    cdef ThreadPolicy tp = _policy
+    with nogil:
+        use_threads_for(&tp, product_work(m, n, k))
+        if typenum == cnp.NPY_FLOAT32:
+            blas.gemm(ta, tb, m, n, k, <float>alpha, <const float*>cnp.PyArray_DATA(a), lda,
+                      <const float*>cnp.PyArray_DATA(b), ldb, <float>beta,
+                      <float*>cnp.PyArray_DATA(c), n)
+        else:
+            blas.gemm(ta, tb, m, n, k, alpha, <const double*>cnp.PyArray_DATA(a), lda,
+                      <const double*>cnp.PyArray_DATA(b), ldb, beta,
+                      <double*>cnp.PyArray_DATA(c), n)
+        restore_threads(&tp)
     return C
 
 

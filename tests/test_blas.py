@@ -127,13 +127,16 @@ def test_gemm_matches_numpy(dtype, tol, trans_a, trans_b, layout_a, layout_b, la
         np.testing.assert_array_equal(outside(C_parent, C), C_outside)
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("trans_b", [False, True], ids=["N", "T"])
 @pytest.mark.parametrize("trans_a", [False, True], ids=["N", "T"])
-def test_gemm_allocates_c_when_none(dtype, tol, trans_a, trans_b, rng):
-    m, k, n = 4, 9, 3
-    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
-    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
-    C = _blas.gemm(a, b, None, trans_a, trans_b, alpha=-0.7)
+# The vector shapes go through gemv/ger, which add to the C they are given.
+@pytest.mark.parametrize("m, k, n", [(4, 9, 3), (1, 9, 3), (4, 9, 1), (4, 1, 3)],
+                         ids=["gemm", "row", "column", "outer"])
+def test_gemm_allocates_c_when_none(dtype, tol, trans_a, trans_b, order, m, k, n, rng):
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype, order=order)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype, order=order)
+    C = _blas.gemm(a, b, None, trans_a, trans_b, alpha=-0.7, beta=0.5)
     assert C.shape == (m, n) and C.dtype == dtype
     op_a = (a.T if trans_a else a).astype(np.float64)
     op_b = (b.T if trans_b else b).astype(np.float64)
