@@ -4,6 +4,9 @@
 They accept 2-D arrays in C or Fortran order, and row-strided views (a slice of
 rows or columns of a C array): a Fortran array is handed to the door as the
 transpose of a C array. Outputs are written in place and returned.
+``gemm`` on contiguous operands (the graph path's usual case) reads them
+through the NumPy C API, at a fraction of a microsecond per call; anything
+else takes the general, memoryview path.
 """
 
 import numpy as np
