@@ -4,9 +4,8 @@
 They accept 2-D arrays in C or Fortran order, and row-strided views (a slice of
 rows or columns of a C array): a Fortran array is handed to the door as the
 transpose of a C array. Outputs are written in place and returned.
-``gemm`` on contiguous operands (the graph path's usual case) reads them
-through the NumPy C API, at a fraction of a microsecond per call; anything
-else takes the general, memoryview path.
+The matrix twins read their arrays through the NumPy C API (a fraction of a
+microsecond per call: the graph path makes several per step).
 """
 
 import numpy as np
@@ -14,8 +13,7 @@ cimport numpy as cnp
 from cython cimport floating
 
 cimport blas
-from threads cimport (ThreadPolicy, set_threads_fn, product_work, use_threads_for,
-                     restore_threads)
+from threads cimport ThreadPolicy, set_threads_fn, use_threads_for, restore_threads
 
 # The per-GEMM thread policy of fastnn/blas_threads.py (set_local NULL until it
 # is pushed here). Each call works on its own copy, so concurrent callers do
@@ -48,169 +46,120 @@ def set_thread_policy(Py_ssize_t address, int max_threads, double min_work):
     _policy.prior = 0
 
 
-cdef inline bint _as_rows(const floating[:, :] A, int* ld) noexcept:
-    """Describe A to the row-major door: returns True when A must be read
-    transposed (it is Fortran-like) and sets its leading dimension."""
-    cdef Py_ssize_t item = sizeof(floating)
-    if ((A.shape[1] <= 1 or A.strides[1] == item)
-            and (A.shape[0] <= 1 or A.strides[0] >= max(A.shape[1], 1) * item)):
-        ld[0] = <int>max(A.strides[0] // item, max(A.shape[1], 1))
-        return False
-    ld[0] = <int>max(A.strides[1] // item, max(A.shape[0], 1))
-    return True
+cdef struct Matrix:
+    # A 2-D array as the row-major door reads it: a C-like array is itself, a
+    # Fortran-like one the transpose of a C-like array (``transposed``).
+    char* data
+    Py_ssize_t rows, cols
+    int ld
+    bint transposed
 
 
-def _check_unit_stride(name, a):
-    """The door reads a matrix as rows (or columns) at a fixed distance: one axis
-    must have unit stride and the other must not make rows overlap (a broadcast
-    view with stride 0 would be read as different data)."""
-    if a.ndim != 2:
+cdef int _describe(str name, object a, Matrix* out) except -1:
+    """Fill ``out`` for the 2-D ndarray ``a``, read through the NumPy C API.
+    One axis must have unit stride and the other must not make rows overlap
+    (a broadcast view with stride 0 would be read as different data)."""
+    if not cnp.PyArray_Check(a):
+        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if cnp.PyArray_NDIM(arr) != 2:
         raise ValueError(f"{name} must be 2-D, got shape {a.shape}")
-    if a.size == 0:
-        return
-    item = a.itemsize
-    rows, cols = a.shape
-    s0, s1 = a.strides
-    c_like = (cols <= 1 or s1 == item) and (rows <= 1 or s0 >= max(cols, 1) * item)
-    f_like = (rows <= 1 or s0 == item) and (cols <= 1 or s1 >= max(rows, 1) * item)
-    if not (c_like or f_like):
+    cdef Py_ssize_t rows = cnp.PyArray_DIM(arr, 0), cols = cnp.PyArray_DIM(arr, 1)
+    cdef Py_ssize_t s0 = cnp.PyArray_STRIDE(arr, 0), s1 = cnp.PyArray_STRIDE(arr, 1)
+    cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(arr)
+    out.data, out.rows, out.cols = <char*>cnp.PyArray_DATA(arr), rows, cols
+    if rows * cols == 0 or ((cols <= 1 or s1 == item) and (rows <= 1 or s0 >= cols * item)):
+        out.transposed = False
+        out.ld = <int>max(s0 // item, max(cols, 1))
+    elif (rows <= 1 or s0 == item) and (cols <= 1 or s1 >= rows * item):
+        out.transposed = True
+        out.ld = <int>max(s1 // item, max(rows, 1))
+    else:
         raise ValueError(f"{name} must have unit stride along one axis and non-overlapping "
                          f"rows/columns, got shape {a.shape} and strides {a.strides} (a "
                          f"broadcast view? pass np.ascontiguousarray({name}))")
+    return 0
 
 
-def gemm(A, B, C=None, bint trans_a=False, bint trans_b=False, alpha=1.0, beta=0.0):
+cdef int _float_type(str op, str names, tuple arrays) except -1:
+    """The NumPy type number the arrays share, float32 or float64."""
+    cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray?>arrays[0])
+    for a in arrays:
+        if cnp.PyArray_TYPE(<cnp.ndarray?>a) != typenum:
+            typenum = -1
+    if typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64:
+        raise TypeError(f"{op}: {names} must share float32 or float64, got "
+                        f"{', '.join(str(a.dtype) for a in arrays)}")
+    return typenum
+
+
+cdef int _writable(str name, object a) except -1:
+    if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>a):
+        raise ValueError(f"{name} is read-only (the result is written into it)")
+    return 0
+
+
+def gemm(A, B, C=None, bint trans_a=False, bint trans_b=False, double alpha=1.0,
+         double beta=0.0):
     """C = alpha * op(A) @ op(B) + beta * C; op(X) is X.T when trans_x.
 
     A, B, C: 2-D arrays of one dtype (float32 or float64); C (m, n) is created
-    (zeros) when None and must have unit stride along its rows or columns.
+    when None (as if zeros) and must have unit stride along its rows or columns.
     """
     _ensure_ready()
-    done = _gemm_contiguous(A, B, C, trans_a, trans_b, alpha, beta)
-    if done is not None:
-        return done
-    for name, a in (("A", A), ("B", B)):
-        _check_unit_stride(name, a)
-    m = A.shape[1] if trans_a else A.shape[0]
-    k = A.shape[0] if trans_a else A.shape[1]
-    kb = B.shape[1] if trans_b else B.shape[0]
-    n = B.shape[0] if trans_b else B.shape[1]
+    cdef Matrix a, b, c
+    _describe("A", A, &a)
+    _describe("B", B, &b)
+    cdef Py_ssize_t m = a.cols if trans_a else a.rows, k = a.rows if trans_a else a.cols
+    cdef Py_ssize_t kb = b.cols if trans_b else b.rows, n = b.rows if trans_b else b.cols
     if k != kb:
         raise ValueError(f"gemm: op(A) has shape {(m, k)} and op(B) has shape {(kb, n)}")
-    if C is None:
-        C = np.zeros((m, n), dtype=A.dtype)
-    _check_unit_stride("C", C)
-    if C.shape != (m, n):
-        raise ValueError(f"gemm: C has shape {C.shape}, expected {(m, n)}")
-    if not (A.dtype == B.dtype == C.dtype) or A.dtype not in (np.float32, np.float64):
-        raise TypeError(f"gemm: A, B, C must share float32 or float64, got "
-                        f"{A.dtype}, {B.dtype}, {C.dtype}")
-    if C.strides[1] != C.itemsize and C.shape[1] > 1:
-        # Fortran-like C: compute C^T = op(B)^T op(A)^T, which is C-like.
-        gemm(B, A, C.T, not trans_b, not trans_a, alpha, beta)
-        return C
-    _gemm(A, B, C, trans_a, trans_b, alpha, beta)
-    return C
-
-
-cdef inline int _layout(object a, int typenum, bint writable):
-    """1 when a is a C-contiguous 2-D ndarray of dtype ``typenum`` with no empty
-    axis (and writable when asked), 2 when it is such an array in Fortran
-    order (a transposed view), 0 otherwise."""
-    if not cnp.PyArray_Check(a):
-        return 0
-    cdef cnp.ndarray arr = <cnp.ndarray>a
-    if (cnp.PyArray_NDIM(arr) != 2 or cnp.PyArray_TYPE(arr) != typenum
-            or cnp.PyArray_DIM(arr, 0) == 0 or cnp.PyArray_DIM(arr, 1) == 0
-            or (writable and not cnp.PyArray_ISWRITEABLE(arr))):
-        return 0
-    if cnp.PyArray_IS_C_CONTIGUOUS(arr):
-        return 1
-    return 2 if cnp.PyArray_IS_F_CONTIGUOUS(arr) else 0
-
-
-cdef object _gemm_contiguous(object A, object B, object C, bint trans_a, bint trans_b,
-                             double alpha, double beta):
-    """``gemm`` for the graph path's usual operands, read straight from the
-    arrays (no memoryviews, no Python-level stride checks): A and B contiguous
-    in C or Fortran order (a Fortran A is the transpose of a C array), C (when
-    given) C-contiguous, one float dtype, nothing empty. Returns C, or None
-    (nothing done) for any other operands, which the general path then checks
-    and runs."""
     cdef cnp.npy_intp dims[2]
-    if not cnp.PyArray_Check(A):
-        return None
-    cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>A)
-    if typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64:
-        return None
-    cdef int layout_a = _layout(A, typenum, False), layout_b = _layout(B, typenum, False)
-    if layout_a == 0 or layout_b == 0 or (C is not None and _layout(C, typenum, True) != 1):
-        return None
-    cdef cnp.ndarray a = <cnp.ndarray>A, b = <cnp.ndarray>B
-    cdef int ra = <int>cnp.PyArray_DIM(a, 0), ca = <int>cnp.PyArray_DIM(a, 1)
-    cdef int rb = <int>cnp.PyArray_DIM(b, 0), cb = <int>cnp.PyArray_DIM(b, 1)
-    cdef int m = ca if trans_a else ra, k = ra if trans_a else ca
-    cdef int kb = cb if trans_b else rb, n = rb if trans_b else cb
-    if k != kb:
-        raise ValueError(f"gemm: op(A) has shape {(m, k)} and op(B) has shape {(kb, n)}")
-    # The door reads row-major operands: a Fortran-order one is its transpose.
-    cdef bint ta = trans_a ^ (layout_a == 2), tb = trans_b ^ (layout_b == 2)
-    cdef int lda = ra if layout_a == 2 else ca, ldb = rb if layout_b == 2 else cb
     if C is None:
-        # A GEMM with beta = 0 never reads C; a product the door sends to
-        # gemv/ger (a side of 1) starts from zeros, as the general path does.
+        # beta = 0: a GEMM never reads C, but gemv/ger (a side of 1) add to it.
         dims[0], dims[1] = m, n
-        if m == 1 or n == 1 or k == 1:
-            C = cnp.PyArray_ZEROS(2, dims, typenum, 0)
-        else:
-            C = cnp.PyArray_EMPTY(2, dims, typenum, 0)
+        vector = m == 1 or n == 1 or k <= 1
+        C = cnp.PyArray_ZEROS(2, dims, cnp.PyArray_TYPE(<cnp.ndarray>A), 0) if vector else \
+            cnp.PyArray_EMPTY(2, dims, cnp.PyArray_TYPE(<cnp.ndarray>A), 0)
         beta = 0.0
-    cdef cnp.ndarray c = <cnp.ndarray>C
-    if cnp.PyArray_DIM(c, 0) != m or cnp.PyArray_DIM(c, 1) != n:
+    _describe("C", C, &c)
+    if c.rows != m or c.cols != n:
         raise ValueError(f"gemm: C has shape {C.shape}, expected {(m, n)}")
+    cdef int typenum = _float_type("gemm", "A, B, C", (A, B, C))
+    _writable("C", C)
+    if m == 0 or n == 0:
+        return C
+    if k == 0:
+        C[...] = 0 if beta == 0 else beta * C
+        return C
+    # The door is row-major: an operand read transposed flips its flag, and a
+    # Fortran-like C is computed as C^T = op(B)^T op(A)^T, which is C-like.
+    cdef bint ta = trans_a ^ a.transposed, tb = trans_b ^ b.transposed
+    cdef Matrix first = a, second = b
+    if c.transposed:
+        first, second, ta, tb, m, n = b, a, not tb, not ta, n, m
     cdef ThreadPolicy tp = _policy
     with nogil:
-        use_threads_for(&tp, product_work(m, n, k))
+        use_threads_for(&tp, m, n, k)
         if typenum == cnp.NPY_FLOAT32:
-            blas.gemm(ta, tb, m, n, k, <float>alpha, <const float*>cnp.PyArray_DATA(a), lda,
-                      <const float*>cnp.PyArray_DATA(b), ldb, <float>beta,
-                      <float*>cnp.PyArray_DATA(c), n)
+            blas.gemm(ta, tb, <int>m, <int>n, <int>k, <float>alpha, <const float*>first.data,
+                      first.ld, <const float*>second.data, second.ld, <float>beta,
+                      <float*>c.data, c.ld)
         else:
-            blas.gemm(ta, tb, m, n, k, alpha, <const double*>cnp.PyArray_DATA(a), lda,
-                      <const double*>cnp.PyArray_DATA(b), ldb, beta,
-                      <double*>cnp.PyArray_DATA(c), n)
+            blas.gemm(ta, tb, <int>m, <int>n, <int>k, <double>alpha, <const double*>first.data,
+                      first.ld, <const double*>second.data, second.ld, <double>beta,
+                      <double*>c.data, c.ld)
         restore_threads(&tp)
     return C
 
 
-def _gemm(const floating[:, :] A, const floating[:, :] B, floating[:, :] C, bint trans_a,
-           bint trans_b, floating alpha, floating beta):
-    cdef int lda, ldb, ldc
-    cdef bint ta = trans_a ^ _as_rows(A, &lda)
-    cdef bint tb = trans_b ^ _as_rows(B, &ldb)
-    _as_rows(C, &ldc)
-    cdef int m = C.shape[0], n = C.shape[1]
-    cdef int k = A.shape[0] if trans_a else A.shape[1]
-    if m == 0 or n == 0:
-        return
-    if k == 0:
-        for i in range(m):
-            for j in range(n):
-                C[i, j] = beta * C[i, j] if beta != 0 else 0
-        return
-    cdef ThreadPolicy tp = _policy
-    with nogil:
-        use_threads_for(&tp, product_work(m, n, k))
-        blas.gemm(ta, tb, m, n, k, alpha, &A[0, 0], lda, &B[0, 0], ldb, beta, &C[0, 0], ldc)
-        restore_threads(&tp)
-
-
-def gemv(A, x, y=None, bint trans_a=False, alpha=1.0, beta=0.0):
+def gemv(A, x, y=None, bint trans_a=False, double alpha=1.0, double beta=0.0):
     """y = alpha * op(A) @ x + beta * y for 2-D A and 1-D x, y (one dtype)."""
     _ensure_ready()
-    _check_unit_stride("A", A)
-    rows = A.shape[1] if trans_a else A.shape[0]
-    cols = A.shape[0] if trans_a else A.shape[1]
+    cdef Matrix a
+    _describe("A", A, &a)
+    rows = a.cols if trans_a else a.rows
+    cols = a.rows if trans_a else a.cols
     if x.ndim != 1 or x.shape[0] != cols:
         raise ValueError(f"gemv: op(A) has shape {(rows, cols)} and x has shape {x.shape}")
     if y is None:
@@ -221,31 +170,32 @@ def gemv(A, x, y=None, bint trans_a=False, alpha=1.0, beta=0.0):
         # BLAS walks a negative increment from the lowest address, not from &v[0].
         if v.shape[0] > 1 and v.strides[0] <= 0:
             raise ValueError(f"gemv: {name} needs a positive stride, got strides {v.strides}")
-    if not (A.dtype == x.dtype == y.dtype) or A.dtype not in (np.float32, np.float64):
-        raise TypeError(f"gemv: A, x, y must share float32 or float64, got "
-                        f"{A.dtype}, {x.dtype}, {y.dtype}")
-    _gemv(A, x, y, trans_a, alpha, beta)
-    return y
-
-
-def _gemv(const floating[:, :] A, const floating[:] x, floating[:] y, bint trans_a,
-           floating alpha, floating beta):
-    cdef int lda
-    cdef bint ta = trans_a ^ _as_rows(A, &lda)
-    cdef int m = A.shape[1] if ta != trans_a else A.shape[0]
-    cdef int n = A.shape[0] if ta != trans_a else A.shape[1]
-    cdef int incx = x.strides[0] // sizeof(floating), incy = y.strides[0] // sizeof(floating)
-    if y.shape[0] == 0:
-        return
-    if x.shape[0] == 0:
-        for i in range(y.shape[0]):
-            y[i] = beta * y[i] if beta != 0 else 0
-        return
+    cdef int typenum = _float_type("gemv", "A, x, y", (A, x, y))
+    _writable("y", y)
+    if rows == 0:
+        return y
+    if cols == 0:
+        y[...] = 0 if beta == 0 else beta * y
+        return y
+    # The door's gemv reads a row-major A (a.rows x a.cols), op(A) = A^T when ta.
+    cdef bint ta = trans_a ^ a.transposed
+    cdef int m = <int>(a.cols if a.transposed else a.rows)
+    cdef int n = <int>(a.rows if a.transposed else a.cols)
+    cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(<cnp.ndarray>A)
+    cdef int incx = <int>(x.strides[0] // item), incy = <int>(y.strides[0] // item)
+    cdef char* xp = <char*>cnp.PyArray_DATA(<cnp.ndarray>x)
+    cdef char* yp = <char*>cnp.PyArray_DATA(<cnp.ndarray>y)
     cdef ThreadPolicy tp = _policy
     with nogil:
-        use_threads_for(&tp, product_work(m, 1, n))
-        blas.gemv(ta, m, n, alpha, &A[0, 0], lda, &x[0], incx, beta, &y[0], incy)
+        use_threads_for(&tp, m, 1, n)
+        if typenum == cnp.NPY_FLOAT32:
+            blas.gemv(ta, m, n, <float>alpha, <const float*>a.data, a.ld, <const float*>xp,
+                      incx, <float>beta, <float*>yp, incy)
+        else:
+            blas.gemv(ta, m, n, <double>alpha, <const double*>a.data, a.ld,
+                      <const double*>xp, incx, <double>beta, <double*>yp, incy)
         restore_threads(&tp)
+    return y
 
 
 def _check_vectors(name, *vectors):

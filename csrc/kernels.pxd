@@ -491,36 +491,40 @@ cdef enum:
     FINITE_BLOCK = 256
 
 
+# A value is not finite exactly when its exponent bits are all ones, that is
+# when (bits & EXPONENT) + EXPONENT_ONE carries into the sign bit.
+cdef inline uint32_t _non_finite_bit32(uint32_t bits) noexcept nogil:
+    return ((bits & 0x7f800000u) + 0x00800000u) >> 31
+
+
+cdef inline uint64_t _non_finite_bit64(uint64_t bits) noexcept nogil:
+    return ((bits & 0x7ff0000000000000u) + 0x0010000000000000u) >> 63
+
+
 cdef inline Py_ssize_t first_non_finite(const floating* x, Py_ssize_t n) noexcept nogil:
     """Index of the first NaN or +-inf among x[0:n], or -1 when all are finite.
 
-    A value is not finite exactly when its exponent bits are all ones, that
-    is when (bits & EXPONENT) + EXPONENT_ONE carries into the sign bit. That
-    test is integer AND, ADD and OR (vectorised by the compiler even on the
-    x86-64 baseline, for 32- and 64-bit lanes), OR-ed over blocks of
-    FINITE_BLOCK values; only a block that has one is scanned for its
-    position."""
+    The bit test above is integer AND, ADD and shift (vectorised by the
+    compiler even on the x86-64 baseline, for 32- and 64-bit lanes), OR-ed
+    over blocks of FINITE_BLOCK values; only a block that has one is scanned
+    for its position."""
     cdef Py_ssize_t start = 0, i, end
-    cdef uint32_t acc32
-    cdef uint64_t acc64
+    cdef uint64_t found
     cdef const uint32_t* bits32 = <const uint32_t*>x
     cdef const uint64_t* bits64 = <const uint64_t*>x
-    cdef bint found
     while start < n:
         end = start + FINITE_BLOCK if start + FINITE_BLOCK < n else n
+        found = 0
         if floating is float:
-            acc32 = 0
             for i in range(start, end):
-                acc32 |= (bits32[i] & 0x7f800000u) + 0x00800000u
-            found = acc32 >> 31
+                found |= _non_finite_bit32(bits32[i])
         else:
-            acc64 = 0
             for i in range(start, end):
-                acc64 |= (bits64[i] & 0x7ff0000000000000u) + 0x0010000000000000u
-            found = acc64 >> 63
+                found |= _non_finite_bit64(bits64[i])
         if found:
             for i in range(start, end):
-                if x[i] - x[i] != 0:           # NaN for NaN and +-inf, 0 otherwise
+                if (_non_finite_bit32(bits32[i]) if floating is float
+                        else _non_finite_bit64(bits64[i])):
                     return i
         start = end
     return -1

@@ -32,18 +32,16 @@ cdef enum:
     VECTOR_WORK_WEIGHT = 8
 
 
-cdef inline double product_work(double m, double n, double k) noexcept nogil:
-    """The work use_threads_for weighs for C (m x n) = A (m x k) B (k x n):
-    m*n*k, counted VECTOR_WORK_WEIGHT times when m, n or k is 1."""
-    cdef double work = m * n * k
-    return work * VECTOR_WORK_WEIGHT if m == 1 or n == 1 or k == 1 else work
-
-
-cdef inline void use_threads_for(ThreadPolicy* tp, double work) noexcept nogil:
-    """Set the calling thread's BLAS thread count for a GEMM of m*n*k = work."""
+cdef inline void use_threads_for(ThreadPolicy* tp, double m, double n, double k) noexcept nogil:
+    """Set the calling thread's BLAS thread count for C (m x n) = A (m x k) B (k x n):
+    its work m*n*k, counted VECTOR_WORK_WEIGHT times when m, n or k is 1,
+    against the policy's min_work."""
     cdef int want, previous
+    cdef double work = m * n * k
     if tp.set_local == NULL:
         return
+    if m == 1 or n == 1 or k == 1:
+        work *= VECTOR_WORK_WEIGHT
     want = 1 if work < tp.min_work else tp.max_threads
     if want != tp.current:
         previous = tp.set_local(want)
