@@ -139,16 +139,17 @@ def gemm(A, B, C=None, bint trans_a=False, bint trans_b=False, double alpha=1.0,
     if c.transposed:
         first, second, ta, tb, m, n = b, a, not tb, not ta, n, m
     cdef ThreadPolicy tp = _policy
+    cdef bint one
     with nogil:
-        use_threads_for(&tp, m, n, k)
+        one = use_threads_for(&tp, m, n, k)
         if typenum == cnp.NPY_FLOAT32:
             blas.gemm(ta, tb, <int>m, <int>n, <int>k, <float>alpha, <const float*>first.data,
                       first.ld, <const float*>second.data, second.ld, <float>beta,
-                      <float*>c.data, c.ld)
+                      <float*>c.data, c.ld, one)
         else:
             blas.gemm(ta, tb, <int>m, <int>n, <int>k, <double>alpha, <const double*>first.data,
                       first.ld, <const double*>second.data, second.ld, <double>beta,
-                      <double*>c.data, c.ld)
+                      <double*>c.data, c.ld, one)
         restore_threads(&tp)
     return C
 

@@ -91,13 +91,25 @@ cdef inline void ger(int m, int n, floating alpha, const floating* x, int incx,
 # OpenBLAS's small-matrix kernels (SkylakeX and later) multiply without packing
 # the operands when m*n*k <= 1e6 (and, for the forward-pass form X W^T, when
 # the output block has at most 1200 entries). A mini-batch GEMM a few times
-# over that limit runs about 1.4x faster cut into pieces under it (bench/,
-# 784-30-10 at batch 128: 109 -> 75 us forward, 106 -> 66 us for dW); much
-# larger GEMMs are better left whole, so only cut pieces of >= 16 rows.
+# over that limit runs faster cut into pieces under it, but only on one
+# thread: the small kernels never use a second one, and a large GEMM left
+# whole on two threads beats the pieces on one (bench/, 784 -> 100 at batch
+# 32, one thread: 73 -> 49 us forward, 69 -> 54 us for dW; 784 -> 30 at batch
+# 512 on two threads: 224 us in pieces, 198 us whole). So the door cuts only
+# when the caller says the product runs on one thread (``use_threads_for``).
+# Pieces of the forward form are whole rows (a multiple of SMALL_GEMM_ROW_STEP);
+# the weight-gradient form D^T X is cut into column blocks of dW (a multiple
+# of SMALL_GEMM_COL_STEP floats, so every block starts on a cache line), or,
+# when even the narrowest block is over the limit, along the batch, adding
+# each piece into C. Every piece is a fixed function of the shape, so the
+# results are reproducible; they differ from the uncut product's in the last
+# bits (another kernel, another order of the sums).
 cdef enum:
     SMALL_GEMM_WORK = 1000000
     SMALL_GEMM_BLOCK = 1200
-    SMALL_GEMM_MIN_ROWS = 16
+    SMALL_GEMM_ROW_STEP = 4
+    SMALL_GEMM_COL_STEP = 64
+    SMALL_GEMM_BATCH_STEP = 16
 
 
 cdef inline void _gemm(char ta, char tb, int m, int n, int k, floating alpha,
@@ -112,12 +124,12 @@ cdef inline void _gemm(char ta, char tb, int m, int n, int k, floating alpha,
         _blas().dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>B, &ldb, <double*>A, &lda, &beta, C, &ldc)
 
 
-cdef inline int _piece_rows(long long fitting, int total) noexcept nogil:
-    """Rows per piece: the ``fitting`` rows under the small-kernel limit, down to
-    a multiple of SMALL_GEMM_MIN_ROWS; 0 when cutting does not pay (pieces too
-    small, or the whole already fits)."""
-    cdef long long piece = fitting - fitting % SMALL_GEMM_MIN_ROWS
-    return 0 if piece < SMALL_GEMM_MIN_ROWS or piece >= total else <int>piece
+cdef inline int _piece(long long fitting, int total, int step) noexcept nogil:
+    """Piece size: the ``fitting`` units under the small-kernel limit, down to a
+    multiple of ``step``; 0 when cutting does not pay (pieces too small, or the
+    whole already fits)."""
+    cdef long long piece = fitting - fitting % step
+    return 0 if piece < step or piece >= total else <int>piece
 
 
 cdef inline bint _gemm_in_small_pieces(bint trans_a, bint trans_b, int m, int n, int k,
@@ -132,7 +144,8 @@ cdef inline bint _gemm_in_small_pieces(bint trans_a, bint trans_b, int m, int n,
     cdef floating one = 1
     if not trans_a and trans_b:
         # Forward form Y = X W^T: cut the rows of X and Y.
-        piece = _piece_rows(min(SMALL_GEMM_WORK // (<long long>n * k), SMALL_GEMM_BLOCK // n), m)
+        piece = _piece(min(SMALL_GEMM_WORK // (<long long>n * k), SMALL_GEMM_BLOCK // n), m,
+                       SMALL_GEMM_ROW_STEP)
         if piece == 0:
             return False
         start = 0
@@ -143,9 +156,18 @@ cdef inline bint _gemm_in_small_pieces(bint trans_a, bint trans_b, int m, int n,
             start += piece
         return True
     if trans_a and not trans_b:
-        # Weight-gradient form dW = D^T X: cut the shared dimension k (the
-        # batch), accumulating with beta = 1 after the first piece.
-        piece = _piece_rows(SMALL_GEMM_WORK // (<long long>m * n), k)
+        # Weight-gradient form dW = D^T X: column blocks of dW (and of X).
+        piece = _piece(SMALL_GEMM_WORK // (<long long>m * k), n, SMALL_GEMM_COL_STEP)
+        if piece:
+            start = 0
+            while start < n:
+                size = min(piece, n - start)
+                _gemm(ta, tb, m, size, k, alpha, A, lda, B + start, ldb, beta, C + start, ldc)
+                start += piece
+            return True
+        # Too tall for column blocks: cut the shared dimension k (the batch),
+        # adding with beta = 1 after the first piece.
+        piece = _piece(SMALL_GEMM_WORK // (<long long>m * n), k, SMALL_GEMM_BATCH_STEP)
         if piece == 0:
             return False
         start = 0
@@ -161,8 +183,10 @@ cdef inline bint _gemm_in_small_pieces(bint trans_a, bint trans_b, int m, int n,
 cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
                       floating alpha, const floating* A, int lda,
                       const floating* B, int ldb, floating beta,
-                      floating* C, int ldc) noexcept nogil:
-    """C = alpha * op(A) @ op(B) + beta * C, row-major; C is m x n, op(A) m x k, op(B) k x n."""
+                      floating* C, int ldc, bint one_thread) noexcept nogil:
+    """C = alpha * op(A) @ op(B) + beta * C, row-major; C is m x n, op(A) m x k,
+    op(B) k x n. ``one_thread``: the product runs on one BLAS thread (what
+    ``use_threads_for`` returned), so it may be cut into small-kernel pieces."""
     cdef char ta = b'T' if trans_a else b'N'
     cdef char tb = b'T' if trans_b else b'N'
     cdef int i
@@ -196,7 +220,7 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
         else:
             gemv(False, m, k, alpha, A, lda, B, 1 if trans_b else ldb, beta, C, ldc)
         return
-    if <double>m * n * k > SMALL_GEMM_WORK and _gemm_in_small_pieces(
+    if one_thread and <double>m * n * k > SMALL_GEMM_WORK and _gemm_in_small_pieces(
             trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
         return
     _gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)

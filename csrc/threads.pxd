@@ -32,22 +32,23 @@ cdef enum:
     VECTOR_WORK_WEIGHT = 8
 
 
-cdef inline void use_threads_for(ThreadPolicy* tp, double m, double n, double k) noexcept nogil:
+cdef inline bint use_threads_for(ThreadPolicy* tp, double m, double n, double k) noexcept nogil:
     """Set the calling thread's BLAS thread count for C (m x n) = A (m x k) B (k x n):
     its work m*n*k, counted VECTOR_WORK_WEIGHT times when m, n or k is 1,
-    against the policy's min_work."""
+    against the policy's min_work. Returns True when the product is to run on
+    one thread (blas.gemm's ``one_thread``: it may then be cut into pieces),
+    also when there is no setter and the policy is only the door's guide."""
     cdef int want, previous
     cdef double work = m * n * k
-    if tp.set_local == NULL:
-        return
     if m == 1 or n == 1 or k == 1:
         work *= VECTOR_WORK_WEIGHT
     want = 1 if work < tp.min_work else tp.max_threads
-    if want != tp.current:
+    if tp.set_local != NULL and want != tp.current:
         previous = tp.set_local(want)
         if tp.current == 0:
             tp.prior = previous
         tp.current = want
+    return want <= 1
 
 
 cdef inline void restore_threads(ThreadPolicy* tp) noexcept nogil:

@@ -13,12 +13,13 @@ the scale of the terms that were summed (so cancellation cannot make a correct
 float32 result fail, nor a wrong one pass).
 """
 
+import contextlib
 import re
 
 import numpy as np
 import pytest
 
-from fastnn import _blas
+from fastnn import _blas, blas_threads
 
 LAYOUTS = ["C", "F", "C_slice", "F_slice"]
 SENTINEL = 12345.0
@@ -443,22 +444,30 @@ def test_gemm_rejects_broadcast_views_whose_rows_overlap():
     np.testing.assert_array_equal(_blas.gemm(np.ascontiguousarray(A), np.eye(3)), A)
 
 
-# Shapes past OpenBLAS's small-kernel limit that the door cuts into pieces:
-# the forward form X W^T (rows cut) and the weight-gradient form D^T X (batch cut),
-# with a remainder piece; and one that is left whole (too wide to cut).
+# Shapes past OpenBLAS's small-kernel limit that the door cuts into pieces when
+# the product runs on one thread: the forward form X W^T (rows cut, a narrow and
+# a wide layer), the weight-gradient form D^T X (column blocks of dW, or the
+# batch when even a narrow block is over the limit), each with a remainder
+# piece; and one that is left whole (too wide to cut). Each also runs on the
+# default policy, which leaves the larger ones whole on two threads.
 @pytest.mark.parametrize("trans_a, trans_b, m, k, n", [
-    (False, True, 100, 784, 30), (False, True, 515, 784, 30),
-    (True, False, 30, 100, 784), (True, False, 30, 515, 784),
-    (False, True, 64, 784, 300),
-], ids=["forward", "forward-remainder", "dW", "dW-remainder", "whole"])
+    (False, True, 100, 784, 30), (False, True, 515, 784, 30), (False, True, 100, 784, 100),
+    (True, False, 30, 100, 784), (True, False, 30, 515, 784), (True, False, 30, 1000, 784),
+    (False, True, 64, 784, 400),
+], ids=["forward", "forward-remainder", "forward-wide", "dW-columns", "dW-columns-remainder",
+        "dW-batch", "whole"])
 @pytest.mark.parametrize("alpha, beta", [(1.0, 0.0), (-0.3, 0.9), (0.5, 1.0)])
-def test_gemm_in_small_pieces_matches_numpy(dtype, tol, trans_a, trans_b, m, k, n, alpha, beta):
+@pytest.mark.parametrize("threads", ["one", "default"])
+def test_gemm_in_small_pieces_matches_numpy(dtype, tol, trans_a, trans_b, m, k, n, alpha, beta,
+                                            threads):
+    policy = blas_threads.limited(1) if threads == "one" else contextlib.nullcontext()
     gen = np.random.default_rng([m, k, n])
     a = gen.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
     b = gen.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
     c0 = gen.standard_normal((m, n)).astype(dtype)
     C = c0.copy()
-    _blas.gemm(a, b, C, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta)
+    with policy:
+        _blas.gemm(a, b, C, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta)
     op_a = (a.T if trans_a else a).astype(np.float64)
     op_b = (b.T if trans_b else b).astype(np.float64)
     want = alpha * op_a @ op_b + beta * c0
