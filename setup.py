@@ -37,7 +37,9 @@ DIRECTIVES = {
 # all of them round every operation the same way, so that results are bitwise
 # identical whichever instruction set runs.
 SIMD_ARGS = ["-fopenmp-simd", "-ffp-contract=off"]
-COMPILE_ARGS = (["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math", "-fno-math-errno"]) + SIMD_ARGS
+# -pthread: csrc/team.h starts a helper thread (POSIX threads).
+COMPILE_ARGS = ((["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math", "-fno-math-errno"])
+                + SIMD_ARGS + ["-pthread"])
 
 
 
@@ -60,6 +62,7 @@ extensions = [
         include_dirs=[np.get_include(), "csrc"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
         extra_compile_args=COMPILE_ARGS,
+        extra_link_args=["-pthread"],
         # The C headers (simd_kernels.h includes simd_loops.h) are not seen by
         # Cython's dependency tracking: an edit to one must still recompile.
         depends=[str(h) for h in sorted(Path("csrc").glob("*.h"))],

@@ -44,6 +44,8 @@ def set_thread_policy(Py_ssize_t address, int max_threads, double min_work):
     _policy.min_work = min_work
     _policy.current = 0
     _policy.prior = 0
+    _policy.want = 1
+    _policy.team = NULL        # the twins' pieces run on the calling thread
 
 
 cdef struct Matrix:
@@ -139,17 +141,16 @@ def gemm(A, B, C=None, bint trans_a=False, bint trans_b=False, double alpha=1.0,
     if c.transposed:
         first, second, ta, tb, m, n = b, a, not tb, not ta, n, m
     cdef ThreadPolicy tp = _policy
-    cdef bint one
     with nogil:
-        one = use_threads_for(&tp, m, n, k)
+        use_threads_for(&tp, m, n, k)
         if typenum == cnp.NPY_FLOAT32:
             blas.gemm(ta, tb, <int>m, <int>n, <int>k, <float>alpha, <const float*>first.data,
                       first.ld, <const float*>second.data, second.ld, <float>beta,
-                      <float*>c.data, c.ld, one)
+                      <float*>c.data, c.ld, &tp)
         else:
             blas.gemm(ta, tb, <int>m, <int>n, <int>k, <double>alpha, <const double*>first.data,
                       first.ld, <const double*>second.data, second.ld, <double>beta,
-                      <double*>c.data, c.ld, one)
+                      <double*>c.data, c.ld, &tp)
         restore_threads(&tp)
     return C
 

@@ -22,6 +22,8 @@ Conventions: a row-major ``m x n`` matrix ``A`` with leading dimension ``lda``
 from cython cimport floating
 from libc.string cimport memset
 
+from threads cimport ThreadPolicy, team_ready, fastnn_team_run
+
 cdef extern from "blas_pointers.h":
     ctypedef struct fastnn_blas_table:
         void (*sgemm)(char*, char*, int*, int*, int*, float*, float*, int*, float*, int*,
@@ -91,24 +93,26 @@ cdef inline void ger(int m, int n, floating alpha, const floating* x, int incx,
 # OpenBLAS's small-matrix kernels (SkylakeX and later) multiply without packing
 # the operands when m*n*k <= 1e6 (and, for the forward-pass form X W^T, when
 # the output block has at most 1200 entries). A mini-batch GEMM a few times
-# over that limit runs faster cut into pieces under it, but only on one
-# thread: the small kernels never use a second one, and a large GEMM left
-# whole on two threads beats the pieces on one (bench/, 784 -> 100 at batch
-# 32, one thread: 73 -> 49 us forward, 69 -> 54 us for dW; 784 -> 30 at batch
-# 512 on two threads: 224 us in pieces, 198 us whole). So the door cuts only
-# when the caller says the product runs on one thread (``use_threads_for``).
-# Pieces of the forward form are whole rows (a multiple of SMALL_GEMM_ROW_STEP);
-# the weight-gradient form D^T X is cut into column blocks of dW (a multiple
-# of SMALL_GEMM_COL_STEP floats, so every block starts on a cache line), or,
-# when even the narrowest block is over the limit, along the batch, adding
-# each piece into C. Every piece is a fixed function of the shape, so the
-# results are reproducible; they differ from the uncut product's in the last
-# bits (another kernel, another order of the sums).
+# over that limit runs faster cut into pieces under it (bench/, 784 -> 100 at
+# batch 32, one thread: 73 -> 47 us forward, 69 -> 47 us for dW). The small
+# kernels never use a second thread, so with two threads the pieces are shared
+# by the policy's team (threads.pxd, team.h); without one, a large GEMM is
+# better left whole on the BLAS's threads (784 -> 30 at batch 512: 224 us in
+# pieces on one thread, 192 us whole on two).
+#
+# The pieces are blocks of C: whole rows in the forward form, column blocks of
+# dW in the weight-gradient form D^T X, as even as the limit allows (an even
+# number of them, for the two threads of a team). Each block is written by one
+# small GEMM, so the result is the same whichever thread ran it, and the same
+# for one thread and two: a fixed function of the shape. (It differs from the
+# uncut product's in the last bits: another kernel, another order of the sums.)
+# A weight gradient too tall for column blocks is cut along the batch instead,
+# each piece added into C (on one thread only: the sums would race).
 cdef enum:
     SMALL_GEMM_WORK = 1000000
     SMALL_GEMM_BLOCK = 1200
-    SMALL_GEMM_ROW_STEP = 4
-    SMALL_GEMM_COL_STEP = 64
+    SMALL_GEMM_ROW_STEP = 4       # forward pieces: a multiple of 4 rows
+    SMALL_GEMM_COL_STEP = 16      # dW pieces: a multiple of 16 columns (a cache line)
     SMALL_GEMM_BATCH_STEP = 16
 
 
@@ -124,72 +128,119 @@ cdef inline void _gemm(char ta, char tb, int m, int n, int k, floating alpha,
         _blas().dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>B, &ldb, <double*>A, &lda, &beta, C, &ldc)
 
 
-cdef inline int _piece(long long fitting, int total, int step) noexcept nogil:
-    """Piece size: the ``fitting`` units under the small-kernel limit, down to a
-    multiple of ``step``; 0 when cutting does not pay (pieces too small, or the
-    whole already fits)."""
-    cdef long long piece = fitting - fitting % step
-    return 0 if piece < step or piece >= total else <int>piece
+cdef struct Pieces:
+    # C = alpha op(A) op(B) + beta C cut into ``count`` blocks of ``piece``
+    # rows (by_rows) or columns of C; the caller's share of a team is the
+    # first ``split`` blocks. The operands are untyped: ``double`` says which.
+    const void* A
+    const void* B
+    void* C
+    double alpha, beta
+    int m, n, k, lda, ldb, ldc
+    int piece, count, split
+    bint trans_a, trans_b, by_rows, is_double
 
 
-cdef inline bint _gemm_in_small_pieces(bint trans_a, bint trans_b, int m, int n, int k,
-                                       floating alpha, const floating* A, int lda,
-                                       const floating* B, int ldb, floating beta,
-                                       floating* C, int ldc) noexcept nogil:
-    """Run C = alpha op(A) op(B) + beta C as pieces under the small-kernel limit
-    when the shape allows it; return False (nothing done) otherwise."""
-    cdef int piece, start, size
-    cdef char ta = b'T' if trans_a else b'N'
-    cdef char tb = b'T' if trans_b else b'N'
-    cdef floating one = 1
+cdef inline int _even_piece(long long fitting, int total, int step) noexcept nogil:
+    """The size of the blocks of ``total`` that are at most ``fitting`` (the
+    small-kernel limit) and a multiple of ``step``, in an even number of
+    blocks as even as that allows; 0 when cutting does not pay (the whole
+    fits, or a block would be under ``step``)."""
+    cdef long long count, piece
+    if fitting >= total or fitting < step:
+        return 0
+    count = (total + fitting - 1) // fitting
+    count += count % 2
+    piece = (total + count - 1) // count
+    piece += (step - piece % step) % step       # up to a multiple of step
+    if piece > fitting:
+        piece -= step
+    return <int>piece if piece >= step else 0
+
+
+cdef inline bint _plan_pieces(bint trans_a, bint trans_b, int m, int n, int k,
+                              Pieces* p) noexcept nogil:
+    """Fill the shape part of ``p`` for a product over the small-kernel limit
+    whose C can be cut into blocks; False when it cannot."""
+    p.trans_a, p.trans_b, p.m, p.n, p.k = trans_a, trans_b, m, n, k
     if not trans_a and trans_b:
-        # Forward form Y = X W^T: cut the rows of X and Y.
-        piece = _piece(min(SMALL_GEMM_WORK // (<long long>n * k), SMALL_GEMM_BLOCK // n), m,
-                       SMALL_GEMM_ROW_STEP)
-        if piece == 0:
-            return False
-        start = 0
-        while start < m:
-            size = min(piece, m - start)
-            _gemm(ta, tb, size, n, k, alpha, A + start * lda, lda, B, ldb, beta,
-                  C + start * ldc, ldc)
-            start += piece
-        return True
-    if trans_a and not trans_b:
-        # Weight-gradient form dW = D^T X: column blocks of dW (and of X).
-        piece = _piece(SMALL_GEMM_WORK // (<long long>m * k), n, SMALL_GEMM_COL_STEP)
-        if piece:
-            start = 0
-            while start < n:
-                size = min(piece, n - start)
-                _gemm(ta, tb, m, size, k, alpha, A, lda, B + start, ldb, beta, C + start, ldc)
-                start += piece
-            return True
-        # Too tall for column blocks: cut the shared dimension k (the batch),
-        # adding with beta = 1 after the first piece.
-        piece = _piece(SMALL_GEMM_WORK // (<long long>m * n), k, SMALL_GEMM_BATCH_STEP)
-        if piece == 0:
-            return False
-        start = 0
-        while start < k:
-            size = min(piece, k - start)
-            _gemm(ta, tb, m, n, size, alpha, A + start * lda, lda, B + start * ldb, ldb,
-                  beta if start == 0 else one, C, ldc)
-            start += piece
-        return True
-    return False
+        # Forward form Y = X W^T: blocks of rows of X and Y.
+        p.by_rows = True
+        p.piece = _even_piece(min(SMALL_GEMM_WORK // (<long long>n * k), SMALL_GEMM_BLOCK // n),
+                              m, SMALL_GEMM_ROW_STEP)
+        p.count = (m + p.piece - 1) // p.piece if p.piece else 0
+    elif trans_a and not trans_b:
+        # Weight-gradient form dW = D^T X: column blocks of dW and X.
+        p.by_rows = False
+        p.piece = _even_piece(SMALL_GEMM_WORK // (<long long>m * k), n, SMALL_GEMM_COL_STEP)
+        p.count = (n + p.piece - 1) // p.piece if p.piece else 0
+    else:
+        return False
+    p.split = (p.count + 1) // 2
+    return p.piece != 0
+
+
+cdef inline void _run_pieces(const Pieces* p, floating* kind, int first, int last) noexcept nogil:
+    """Blocks first .. last - 1 of ``p`` (``kind``, a null pointer, names the dtype)."""
+    cdef char ta = b'T' if p.trans_a else b'N'
+    cdef char tb = b'T' if p.trans_b else b'N'
+    cdef const floating* A = <const floating*>p.A
+    cdef const floating* B = <const floating*>p.B
+    cdef floating* C = <floating*>p.C
+    cdef int i, start
+    for i in range(first, last):
+        start = i * p.piece
+        if p.by_rows:
+            _gemm(ta, tb, min(p.piece, p.m - start), p.n, p.k, <floating>p.alpha,
+                  A + start * p.lda, p.lda, B, p.ldb, <floating>p.beta, C + start * p.ldc, p.ldc)
+        else:
+            _gemm(ta, tb, p.m, min(p.piece, p.n - start), p.k, <floating>p.alpha, A, p.lda,
+                  B + start, p.ldb, <floating>p.beta, C + start, p.ldc)
+
+
+cdef inline void _team_share(void* job, int part) noexcept nogil:
+    """A team member's share of the Pieces ``job``: part 0 the caller's blocks,
+    part 1 the helper's."""
+    cdef const Pieces* p = <const Pieces*>job
+    cdef int first = 0 if part == 0 else p.split
+    cdef int last = p.split if part == 0 else p.count
+    if p.is_double:
+        _run_pieces(p, <double*>NULL, first, last)
+    else:
+        _run_pieces(p, <float*>NULL, first, last)
+
+
+cdef inline bint _gemm_along_batch(int m, int n, int k, floating alpha, const floating* A,
+                                   int lda, const floating* B, int ldb, floating beta,
+                                   floating* C, int ldc) noexcept nogil:
+    """dW = alpha D^T X + beta dW cut along the batch k, each piece added into
+    C; False (nothing done) when the pieces would be too small."""
+    cdef int piece, start
+    cdef floating one = 1
+    cdef char ta = b'T', tb = b'N'
+    piece = <int>(SMALL_GEMM_WORK // (<long long>m * n))
+    piece -= piece % SMALL_GEMM_BATCH_STEP
+    if piece < SMALL_GEMM_BATCH_STEP or piece >= k:
+        return False
+    start = 0
+    while start < k:
+        _gemm(ta, tb, m, n, min(piece, k - start), alpha, A + start * lda, lda,
+              B + start * ldb, ldb, beta if start == 0 else one, C, ldc)
+        start += piece
+    return True
 
 
 cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
                       floating alpha, const floating* A, int lda,
                       const floating* B, int ldb, floating beta,
-                      floating* C, int ldc, bint one_thread) noexcept nogil:
+                      floating* C, int ldc, ThreadPolicy* tp) noexcept nogil:
     """C = alpha * op(A) @ op(B) + beta * C, row-major; C is m x n, op(A) m x k,
-    op(B) k x n. ``one_thread``: the product runs on one BLAS thread (what
-    ``use_threads_for`` returned), so it may be cut into small-kernel pieces."""
+    op(B) k x n. ``tp``: the thread policy after ``use_threads_for`` for this
+    product: on one thread, or on a team, it may be cut into small-kernel pieces."""
     cdef char ta = b'T' if trans_a else b'N'
     cdef char tb = b'T' if trans_b else b'N'
     cdef int i
+    cdef Pieces p
     if m == 0 or n == 0:
         return
     # A GEMM with a vector operand packs its matrix operand for nothing: a
@@ -220,9 +271,19 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
         else:
             gemv(False, m, k, alpha, A, lda, B, 1 if trans_b else ldb, beta, C, ldc)
         return
-    if one_thread and <double>m * n * k > SMALL_GEMM_WORK and _gemm_in_small_pieces(
-            trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
-        return
+    if <double>m * n * k > SMALL_GEMM_WORK:
+        if _plan_pieces(trans_a, trans_b, m, n, k, &p):
+            p.A, p.B, p.C, p.alpha, p.beta = A, B, C, alpha, beta
+            p.lda, p.ldb, p.ldc, p.is_double = lda, ldb, ldc, floating is double
+            if tp.max_threads >= 2 and team_ready(tp):
+                fastnn_team_run(tp.team, _team_share, &p)
+                return
+            if tp.want <= 1:
+                _run_pieces(&p, <floating*>NULL, 0, p.count)
+                return
+        elif tp.want <= 1 and trans_a and not trans_b and _gemm_along_batch(
+                m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
+            return
     _gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 
 

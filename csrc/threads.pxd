@@ -9,9 +9,22 @@ fastnn/blas_threads.py finds it in the BLAS that SciPy uses and passes its
 address here. The compiled loops switch counts only when a GEMM's size class
 changes, and restore the thread's previous count before returning, so the
 user's other code never sees a changed setting.
+
+A GEMM that csrc/blas.pxd cuts into small-kernel pieces (which never use a
+BLAS thread) runs them on the policy's team instead when max_threads >= 2:
+the calling thread and one helper (csrc/team.h), started at the first such
+product of a compiled call and stopped by restore_threads at its end.
 """
 
 ctypedef int (*set_threads_fn)(int) noexcept nogil
+
+cdef extern from "team.h" nogil:
+    ctypedef struct fastnn_team:
+        int running
+    ctypedef void (*fastnn_team_fn)(void* job, int part) noexcept nogil
+    int fastnn_team_start(fastnn_team* team, set_threads_fn set_local)
+    void fastnn_team_run(fastnn_team* team, fastnn_team_fn fn, void* job)
+    void fastnn_team_stop(fastnn_team* team)
 
 
 cdef struct ThreadPolicy:
@@ -20,6 +33,9 @@ cdef struct ThreadPolicy:
     double min_work            # m * n * k from which a GEMM uses max_threads
     int current                # count set by us (0: nothing set yet)
     int prior                  # the thread's count before our first change
+    int want                   # the count for the product at hand (use_threads_for)
+    fastnn_team* team          # where the pieces of a cut GEMM may run on two
+                               # threads (team.h; NULL: nowhere), or NULL
 
 
 # A product with a single row or column (a matrix-vector product, or the
@@ -32,27 +48,40 @@ cdef enum:
     VECTOR_WORK_WEIGHT = 8
 
 
-cdef inline bint use_threads_for(ThreadPolicy* tp, double m, double n, double k) noexcept nogil:
+cdef inline void use_threads_for(ThreadPolicy* tp, double m, double n, double k) noexcept nogil:
     """Set the calling thread's BLAS thread count for C (m x n) = A (m x k) B (k x n):
     its work m*n*k, counted VECTOR_WORK_WEIGHT times when m, n or k is 1,
-    against the policy's min_work. Returns True when the product is to run on
-    one thread (blas.gemm's ``one_thread``: it may then be cut into pieces),
-    also when there is no setter and the policy is only the door's guide."""
+    against the policy's min_work; tp.want keeps it for blas.gemm (one thread:
+    it may cut the product into pieces), also when there is no setter."""
     cdef int want, previous
     cdef double work = m * n * k
     if m == 1 or n == 1 or k == 1:
         work *= VECTOR_WORK_WEIGHT
     want = 1 if work < tp.min_work else tp.max_threads
+    tp.want = want
     if tp.set_local != NULL and want != tp.current:
         previous = tp.set_local(want)
         if tp.current == 0:
             tp.prior = previous
         tp.current = want
-    return want <= 1
+
+
+cdef inline bint team_ready(ThreadPolicy* tp) noexcept nogil:
+    """Whether tp's team runs (started here at its first use); False without
+    one, or when no thread could be made."""
+    if tp.team == NULL:
+        return False
+    if not tp.team.running and fastnn_team_start(tp.team, tp.set_local) != 0:
+        tp.team = NULL          # run everything on this thread from now on
+        return False
+    return True
 
 
 cdef inline void restore_threads(ThreadPolicy* tp) noexcept nogil:
-    """Give the calling thread back the count it had before use_threads_for."""
+    """At the end of a compiled call: give the calling thread back the count it
+    had before use_threads_for, and stop the team's helper thread."""
+    if tp.team != NULL:
+        fastnn_team_stop(tp.team)
     if tp.set_local != NULL and tp.current != 0:
         tp.set_local(tp.prior)
         tp.current = 0

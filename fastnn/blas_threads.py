@@ -10,8 +10,20 @@ outer product of the weight gradient) is memory-bound and gains from a second
 thread much earlier: it counts 8 times its m*n*k (csrc/threads.pxd,
 ``VECTOR_WORK_WEIGHT``), so at the default a 1024 x 1024 layer's batch-1
 product is threaded and a 784 x 300 one is not. The process-wide setting is
-left as it was. Defaults come from measurements in
-bench/ and can be changed:
+left as it was.
+
+A mini-batch GEMM of a small network (784 -> 30 or 784 -> 100 at batch 32 to
+512) runs fastest cut into pieces under OpenBLAS's small-matrix limit
+(csrc/blas.pxd), and those kernels are single-threaded. With ``max_threads``
+of 2 or more, ``Sequential``'s compiled calls therefore share the pieces
+between the calling thread and one helper thread of their own (csrc/team.h,
+whatever the product's size against ``min_work``). The helper lives for one
+compiled call (an epoch chunk, a prediction) and is joined before it
+returns. Each piece is its own block of the output, so the results are
+bitwise those of one thread. ``max_threads=1`` (or ``limited(1)``) caps fastnn
+at the calling thread: no helper and no BLAS threads.
+
+Defaults come from measurements in bench/ and can be changed:
 
 - ``FASTNN_NUM_THREADS``: threads for large GEMMs (default: the BLAS's own
   setting, e.g. ``OPENBLAS_NUM_THREADS`` or the number of cores);
@@ -19,7 +31,8 @@ bench/ and can be changed:
 - or ``set_policy(max_threads=..., min_work=...)`` at run time.
 
 The policy applies to the fast path (``Sequential``) and to the ``fastnn._blas``
-functions that the graph path and the layers call.
+functions that the graph path and the layers call (their pieces run on the
+calling thread: they have no helper).
 """
 
 from __future__ import annotations

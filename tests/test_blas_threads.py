@@ -1,5 +1,7 @@
 """The per-GEMM BLAS thread policy leaves the caller's thread setting as it was."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -51,6 +53,46 @@ def test_thread_policy_does_not_change_results_beyond_rounding(restore_policy):
     multi = _fit_once().get_weights()
     for a, b in zip(single, multi):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def _cut_fit(batch_size):
+    """A 784-30-10 net at a batch whose first-layer GEMMs are cut into pieces
+    (m*n*k over OpenBLAS's small-kernel limit), fitted for one epoch."""
+    rng = np.random.default_rng(1)
+    X = rng.random((640, 784), dtype=np.float32)
+    y = rng.integers(0, 10, size=640)
+    model = fastnn.Sequential([fastnn.Dense(784, 30, "sigmoid"), fastnn.Dense(30, 10, "softmax")],
+                              seed=0)
+    model.fit(X, y, epochs=1, batch_size=batch_size, verbose=0)
+    return model.get_weights()
+
+
+def _threads_of_this_process():
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.parametrize("batch_size", [128, 320])
+def test_the_team_gives_bitwise_the_one_thread_result(restore_policy, batch_size):
+    # With two threads the pieces of a cut GEMM are shared by the calling
+    # thread and a helper; every piece is its own block of the output, so the
+    # weights are bitwise those of one thread (at 320 the GEMMs are past
+    # min_work too, so the policy asks for two threads either way).
+    blas_threads.set_policy(max_threads=1)
+    single = _cut_fit(batch_size)
+    blas_threads.set_policy(max_threads=2)
+    team = _cut_fit(batch_size)
+    for a, b in zip(single, team):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"),
+                    reason="counts the process's threads in /proc (Linux)")
+def test_the_team_helper_does_not_outlive_the_compiled_call(restore_policy):
+    blas_threads.set_policy(max_threads=2)
+    _cut_fit(128)             # the BLAS's own pool, if any, exists from here on
+    before = _threads_of_this_process()
+    _cut_fit(128)
+    assert _threads_of_this_process() == before
 
 
 @pytest.mark.parametrize("kwargs, match", [
