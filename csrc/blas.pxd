@@ -22,7 +22,7 @@ Conventions: a row-major ``m x n`` matrix ``A`` with leading dimension ``lda``
 from cython cimport floating
 from libc.string cimport memset
 
-from threads cimport ThreadPolicy, team_ready, fastnn_team_run
+from threads cimport ThreadPolicy, VECTOR_WORK_WEIGHT, team_ready, fastnn_team_run
 
 cdef extern from "blas_pointers.h":
     ctypedef struct fastnn_blas_table:
@@ -228,6 +228,22 @@ cdef inline bint _gemm_along_batch(int m, int n, int k, floating alpha, const fl
               B + start * ldb, ldb, beta if start == 0 else one, C, ldc)
         start += piece
     return True
+
+
+cdef inline bint runs_on_blas_threads(const ThreadPolicy* tp, bint trans_a, bint trans_b,
+                                      int m, int n, int k) noexcept nogil:
+    """Whether ``gemm`` would run this product whole on the BLAS's own
+    threads under ``tp`` (more than one thread wanted, and not cut into
+    pieces). A net with such a product leaves the second core to the BLAS:
+    a team's spinning helper would compete with the BLAS's workers for it."""
+    cdef double work = <double>m * n * k
+    cdef Pieces p
+    if m == 1 or n == 1 or k == 1:
+        work *= VECTOR_WORK_WEIGHT
+    if tp.max_threads <= 1 or work < tp.min_work:
+        return False
+    return not (<double>m * n * k > SMALL_GEMM_WORK and
+                _plan_pieces(trans_a, trans_b, m, n, k, &p))
 
 
 cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
