@@ -4,11 +4,16 @@
 Used by the tests (against the NumPy reference in fastnn/ops.py) and by the
 graph path, so both paths run the same machine code. Arrays must be
 C-contiguous and share one float dtype; outputs are written in place.
+The twins the graph path calls at every op (bias, column sums, activations,
+update rules) read their arrays through the NumPy C API (``Floats``): a
+fraction of a microsecond per call, any number of dimensions, the last axis
+as the columns.
 """
 
 import os
 
 import numpy as np
+cimport numpy as cnp
 from cython cimport floating
 from libc.stdint cimport int64_t, uint64_t
 
@@ -79,20 +84,80 @@ if os.environ.get("FASTNN_SIMD"):
     _check_simd_name(os.environ["FASTNN_SIMD"], "FASTNN_SIMD")
 
 
-def bias_add(floating[:, ::1] Y, const floating[::1] b):
-    """Y[i, j] += b[j] in place."""
-    if Y.shape[0] and Y.shape[1]:
-        with nogil:
-            kernels.add_bias(&Y[0, 0], &b[0], Y.shape[0], Y.shape[1])
+cnp.import_array()
 
 
-def add_column_sums(const floating[:, ::1] D, floating[::1] out, double alpha=1.0,
-                    double beta=0.0):
-    """out = beta out + alpha D.sum(axis=0) in place (out not read when beta = 0)."""
-    if D.shape[1]:
+cdef struct Floats:
+    # A C-contiguous float32/float64 array as the kernels read it: its data,
+    # its size, and its rows x cols with the last axis as the columns (a
+    # scalar is 1 x 1).
+    char* data
+    Py_ssize_t size, rows, cols
+    int typenum
+
+
+cdef int _floats(str name, object a, Floats* out, int typenum=-1,
+                 bint writable=False) except -1:
+    """Fill ``out`` for the ndarray ``a``, checked: float32 or float64 (the
+    dtype ``typenum`` when >= 0), C-contiguous, writable when asked."""
+    if not cnp.PyArray_Check(a):
+        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    cdef int t = cnp.PyArray_TYPE(arr), nd = cnp.PyArray_NDIM(arr)
+    if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
+        raise TypeError(f"{name} must be a float32 or float64 array, got dtype {a.dtype}")
+    if typenum >= 0 and t != typenum:
+        raise TypeError(f"{name} has dtype {a.dtype}, but the first array has dtype "
+                        f"{np.dtype(np.float32 if typenum == cnp.NPY_FLOAT32 else np.float64)}")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
+        raise ValueError(f"{name} must be C-contiguous, got strides {a.strides}")
+    if writable and not cnp.PyArray_ISWRITEABLE(arr):
+        raise ValueError(f"{name} is read-only (the result is written into it)")
+    out.data = <char*>cnp.PyArray_DATA(arr)
+    out.size = cnp.PyArray_SIZE(arr)
+    out.cols = cnp.PyArray_DIM(arr, nd - 1) if nd else 1
+    out.rows = out.size // out.cols if out.cols else 0
+    out.typenum = t
+    return 0
+
+
+cdef int _same_size(str name, const Floats* a, str other, const Floats* b) except -1:
+    if a.size != b.size:
+        raise ValueError(f"{name} has {a.size} elements but {other} has {b.size}")
+    return 0
+
+
+def bias_add(Y, b):
+    """Y[i, j] += b[j] in place (Y rows x cols, b of cols values)."""
+    cdef Floats y, bias
+    _floats("Y", Y, &y, -1, True)
+    _floats("b", b, &bias, y.typenum)
+    if bias.size != y.cols:
+        raise ValueError(f"b has {bias.size} values but Y has {y.cols} columns")
+    if y.size:
         with nogil:
-            kernels.add_column_sums(&D[0, 0] if D.shape[0] else NULL, D.shape[0], D.shape[1],
-                                    <floating>alpha, <floating>beta, &out[0])
+            if y.typenum == cnp.NPY_FLOAT32:
+                kernels.add_bias(<float*>y.data, <const float*>bias.data, y.rows, y.cols)
+            else:
+                kernels.add_bias(<double*>y.data, <const double*>bias.data, y.rows, y.cols)
+
+
+def add_column_sums(D, out, double alpha=1.0, double beta=0.0):
+    """out = beta out + alpha D.sum(axis=0) in place (D rows x cols, out of
+    cols values; out not read when beta = 0)."""
+    cdef Floats d, o
+    _floats("D", D, &d)
+    _floats("out", out, &o, d.typenum, True)
+    if o.size != d.cols:
+        raise ValueError(f"out has {o.size} values but D has {d.cols} columns")
+    if o.size:
+        with nogil:
+            if d.typenum == cnp.NPY_FLOAT32:
+                kernels.add_column_sums(<const float*>d.data, d.rows, d.cols, <float>alpha,
+                                        <float>beta, <float*>o.data)
+            else:
+                kernels.add_column_sums(<const double*>d.data, d.rows, d.cols, alpha, beta,
+                                        <double*>o.data)
 
 
 cdef inline const int64_t* _order(const int64_t[::1] order):
@@ -138,11 +203,16 @@ def zero_csr_rows(const int64_t[::1] indices, const int64_t[::1] indptr, floatin
                                  rows_order, start, rows, GT.shape[1], &GT[0, 0])
 
 
-def activation_forward(floating[:, ::1] Y, int code):
-    """Y = f(Y) in place (softmax row-wise)."""
-    if Y.shape[0] and Y.shape[1]:
+def activation_forward(Y, int code):
+    """Y = f(Y) in place (softmax along the last axis)."""
+    cdef Floats y
+    _floats("Y", Y, &y, -1, True)
+    if y.size:
         with nogil:
-            kernels.activation_forward(code, &Y[0, 0], Y.shape[0], Y.shape[1])
+            if y.typenum == cnp.NPY_FLOAT32:
+                kernels.activation_forward(code, <float*>y.data, y.rows, y.cols)
+            else:
+                kernels.activation_forward(code, <double*>y.data, y.rows, y.cols)
 
 
 def exp(floating[::1] Y):
@@ -153,11 +223,23 @@ def exp(floating[::1] Y):
             kernels.exp_inplace(&Y[0], Y.shape[0])
 
 
-def activation_backward(const floating[:, ::1] Y, floating[:, ::1] G, int code):
-    """G = f'(a) * G in place, f' written from the output Y = f(a)."""
-    if Y.shape[0] and Y.shape[1]:
+def activation_backward(Y, G, int code):
+    """G = f'(a) * G in place, f' written from the output Y = f(a) (softmax:
+    its Jacobian-vector product along the last axis)."""
+    cdef Floats y, g
+    _floats("Y", Y, &y)
+    _floats("G", G, &g, y.typenum, True)
+    _same_size("G", &g, "Y", &y)
+    if y.cols != g.cols:
+        raise ValueError(f"G has {g.cols} columns but Y has {y.cols}")
+    if y.size:
         with nogil:
-            kernels.activation_backward(code, &Y[0, 0], &G[0, 0], Y.shape[0], Y.shape[1])
+            if y.typenum == cnp.NPY_FLOAT32:
+                kernels.activation_backward(code, <const float*>y.data, <float*>g.data,
+                                            y.rows, y.cols)
+            else:
+                kernels.activation_backward(code, <const double*>y.data, <double*>g.data,
+                                            y.rows, y.cols)
 
 
 cdef const int64_t* _labels_or_null(object labels) except? NULL:
@@ -236,36 +318,75 @@ def multiply(const floating[::1] X, const floating[::1] M, floating[::1] out):
             kernels.multiply(&X[0], &M[0], &out[0], X.shape[0])
 
 
-def sgd_update(floating[::1] W, const floating[::1] G, floating[::1] V, double lr,
-               double momentum=0.0, bint nesterov=False, double weight_decay=0.0):
-    """In-place SGD step with weight decay and (Nesterov) momentum; V may be
-    empty when momentum is 0."""
-    if W.shape[0]:
+def sgd_update(W, G, V, double lr, double momentum=0.0, bint nesterov=False,
+               double weight_decay=0.0):
+    """In-place SGD step with weight decay and (Nesterov) momentum on arrays of
+    any shape; V (the velocity) may be None or empty when momentum is 0."""
+    cdef Floats w, g, v
+    _floats("W", W, &w, -1, True)
+    _floats("G", G, &g, w.typenum)
+    _same_size("G", &g, "W", &w)
+    v.data, v.size = NULL, 0
+    if V is not None:
+        _floats("V", V, &v, w.typenum, True)
+    if v.size == 0 and momentum != 0:
+        raise ValueError(f"momentum={momentum} needs a velocity V the size of W")
+    if v.size:
+        _same_size("V", &v, "W", &w)
+    if w.size:
         with nogil:
-            kernels.sgd_update(&W[0], &G[0], &V[0] if V.shape[0] else NULL, W.shape[0],
-                               <floating>lr, <floating>momentum, nesterov,
-                               <floating>weight_decay)
+            if w.typenum == cnp.NPY_FLOAT32:
+                kernels.sgd_update(<float*>w.data, <const float*>g.data,
+                                   <float*>v.data if v.size else NULL, w.size, <float>lr,
+                                   <float>momentum, nesterov, <float>weight_decay)
+            else:
+                kernels.sgd_update(<double*>w.data, <const double*>g.data,
+                                   <double*>v.data if v.size else NULL, w.size, lr, momentum,
+                                   nesterov, weight_decay)
 
 
-def adagrad_update(floating[::1] W, const floating[::1] G, floating[::1] S, double lr,
-                   double eps, double weight_decay=0.0):
-    """In-place Adagrad step."""
-    if W.shape[0]:
+def adagrad_update(W, G, S, double lr, double eps, double weight_decay=0.0):
+    """In-place Adagrad step (arrays of any shape, one size)."""
+    cdef Floats w, g, s
+    _floats("W", W, &w, -1, True)
+    _floats("G", G, &g, w.typenum)
+    _floats("S", S, &s, w.typenum, True)
+    _same_size("G", &g, "W", &w)
+    _same_size("S", &s, "W", &w)
+    if w.size:
         with nogil:
-            kernels.adagrad_update(&W[0], &G[0], &S[0], W.shape[0], <floating>lr,
-                                   <floating>eps, <floating>weight_decay)
+            if w.typenum == cnp.NPY_FLOAT32:
+                kernels.adagrad_update(<float*>w.data, <const float*>g.data, <float*>s.data,
+                                       w.size, <float>lr, <float>eps, <float>weight_decay)
+            else:
+                kernels.adagrad_update(<double*>w.data, <const double*>g.data, <double*>s.data,
+                                       w.size, lr, eps, weight_decay)
 
 
-def adam_update(floating[::1] W, const floating[::1] G, floating[::1] M, floating[::1] V,
-                double lr, double beta1, double beta2, double eps, long long t,
+def adam_update(W, G, M, V, double lr, double beta1, double beta2, double eps, long long t,
                 double weight_decay=0.0):
-    """In-place Adam step number t (t >= 1, for the bias corrections)."""
-    if W.shape[0]:
+    """In-place Adam step number t (t >= 1, for the bias corrections), arrays
+    of any shape, one size."""
+    cdef Floats w, g, m, v
+    _floats("W", W, &w, -1, True)
+    _floats("G", G, &g, w.typenum)
+    _floats("M", M, &m, w.typenum, True)
+    _floats("V", V, &v, w.typenum, True)
+    _same_size("G", &g, "W", &w)
+    _same_size("M", &m, "W", &w)
+    _same_size("V", &v, "W", &w)
+    cdef double bc1 = 1 - beta1 ** t, bc2 = 1 - beta2 ** t
+    if w.size:
         with nogil:
-            kernels.adam_update(&W[0], &G[0], &M[0], &V[0], W.shape[0], <floating>lr,
-                                <floating>beta1, <floating>beta2, <floating>eps,
-                                <floating>(1 - beta1 ** t), <floating>(1 - beta2 ** t),
-                                <floating>weight_decay)
+            if w.typenum == cnp.NPY_FLOAT32:
+                kernels.adam_update(<float*>w.data, <const float*>g.data, <float*>m.data,
+                                    <float*>v.data, w.size, <float>lr, <float>beta1,
+                                    <float>beta2, <float>eps, <float>bc1, <float>bc2,
+                                    <float>weight_decay)
+            else:
+                kernels.adam_update(<double*>w.data, <const double*>g.data, <double*>m.data,
+                                    <double*>v.data, w.size, lr, beta1, beta2, eps, bc1, bc2,
+                                    weight_decay)
 
 
 cdef class Rng:

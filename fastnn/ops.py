@@ -343,17 +343,15 @@ class CompiledOps(NumpyOps):
         return mask
 
     def sgd_update(self, W, G, V, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
-        _kernels.sgd_update(_flat(W), _flat(G), _flat(V) if V is not None else W[:0].reshape(-1),
-                            lr, momentum, nesterov, weight_decay)
+        _kernels.sgd_update(W, G, V, lr, momentum, nesterov, weight_decay)
         return W
 
     def adagrad_update(self, W, G, S, lr, eps, weight_decay=0.0):
-        _kernels.adagrad_update(_flat(W), _flat(G), _flat(S), lr, eps, weight_decay)
+        _kernels.adagrad_update(W, G, S, lr, eps, weight_decay)
         return W
 
     def adam_update(self, W, G, M, V, lr, beta1, beta2, eps, t, weight_decay=0.0):
-        _kernels.adam_update(_flat(W), _flat(G), _flat(M), _flat(V), lr, beta1, beta2, eps,
-                             t, weight_decay)
+        _kernels.adam_update(W, G, M, V, lr, beta1, beta2, eps, t, weight_decay)
         return W
 
 

@@ -16,7 +16,7 @@ from numpy.testing import assert_allclose
 
 import fastnn
 from fastnn import Function, SGD, Tensor, grad, no_grad
-from fastnn.functional import BroadcastTo
+from fastnn.functional import AddBias, BroadcastTo
 
 
 def leaf(*shape, seed=0, dtype=np.float64):
@@ -249,12 +249,16 @@ def test_ops_on_constants_build_no_graph():
 def test_binary_ops_record_a_broadcast_only_when_shapes_differ():
     """Same shapes (the common path): the op's node alone, its inputs the
     operands. Different shapes: the operand that needs a gradient goes through
-    a BroadcastTo node first; a constant is left to NumPy."""
+    a BroadcastTo node first; a constant is left to NumPy. A bias added to a
+    matrix, in either order, is one AddBias node (matrix first)."""
     a, b, bias = leaf(3, 4, seed=1), leaf(3, 4, seed=2), leaf(4, seed=3)
     for z in (a + b, a * b, a - b, a / b, fastnn.maximum(a, b)):
         assert z.grad_fn.inputs[0] is a and z.grad_fn.inputs[1] is b
     assert (a * 2.0).grad_fn.inputs[0] is a
-    x, y = (a + bias).grad_fn.inputs
+    for z in (a + bias, bias + a):
+        assert z.grad_fn.fn is AddBias and z.grad_fn.inputs == (a, bias)
+        np.testing.assert_array_equal(z.data, a.data + bias.data)
+    x, y = (a - bias).grad_fn.inputs
     assert x is a and y.grad_fn.fn is BroadcastTo and y.grad_fn.inputs[0] is bias
     x, y = (bias * a).grad_fn.inputs
     assert x.grad_fn.fn is BroadcastTo and y is a

@@ -78,6 +78,66 @@ def test_bias_add(dtype, tol, shape):
     np.testing.assert_allclose(want, Y.astype(np.float64) + b, **tol)
 
 
+def _twin_calls():
+    """(twin, args, error type, message) for arrays the C-API twins must refuse."""
+    from fastnn import _kernels
+    f32, f64 = np.ones((4, 3), np.float32), np.ones((4, 3))
+    read_only = np.ones((4, 3), np.float32)
+    read_only.flags.writeable = False
+    relu = ACTIVATION_CODES["relu"]
+    return [
+        (_kernels.bias_add, (f32.copy(), np.ones(4, np.float32)), ValueError,
+         r"b has 4 values but Y has 3 columns"),
+        (_kernels.bias_add, (f32.copy(), np.ones(3)), TypeError,
+         r"b has dtype float64, but the first array has dtype float32"),
+        (_kernels.bias_add, (read_only, np.ones(3, np.float32)), ValueError,
+         r"Y is read-only"),
+        (_kernels.add_column_sums, (f64, np.empty(4)), ValueError,
+         r"out has 4 values but D has 3 columns"),
+        (_kernels.activation_forward, (f32.T, relu), ValueError, r"Y must be C-contiguous"),
+        (_kernels.activation_forward, (f32.astype(np.int32), relu), TypeError,
+         r"Y must be a float32 or float64 array, got dtype int32"),
+        (_kernels.activation_forward, ([1.0, 2.0], relu), TypeError,
+         r"Y must be a numpy array, got list"),
+        (_kernels.activation_backward, (f32, np.ones((3, 4), np.float32), relu), ValueError,
+         r"G has 4 columns but Y has 3"),
+        (_kernels.activation_backward, (f32, np.ones(5, np.float32), relu), ValueError,
+         r"G has 5 elements but Y has 12"),
+        (_kernels.sgd_update, (f32.copy(), np.ones(11, np.float32), None, 0.1), ValueError,
+         r"G has 11 elements but W has 12"),
+        (_kernels.sgd_update, (f32.copy(), f32, None, 0.1, 0.9), ValueError,
+         r"momentum=0.9 needs a velocity V the size of W"),
+        (_kernels.adam_update, (f32.copy(), f32, f32.copy(), np.ones(3, np.float32), 0.1, 0.9,
+                                0.999, 1e-8, 1), ValueError, r"V has 3 elements but W has 12"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_twin_calls())))
+def test_the_c_api_twins_name_the_bad_argument(case):
+    twin, args, error, message = _twin_calls()[case]
+    before = [a.copy() for a in args if isinstance(a, np.ndarray)]
+    with pytest.raises(error, match=message):
+        twin(*args)
+    for a, b in zip([a for a in args if isinstance(a, np.ndarray)], before):
+        np.testing.assert_array_equal(a, b)      # nothing was written
+
+
+def test_the_c_api_twins_take_any_number_of_dimensions(dtype):
+    # The elementwise twins read the last axis as the columns: a 3-D array and
+    # its 2-D reshape give the same bits, softmax along the last axis included.
+    from fastnn import _kernels
+    x = np.random.default_rng(3).standard_normal((2, 3, 5)).astype(dtype)
+    for name in ("sigmoid", "softmax"):
+        flat, cube = x.reshape(6, 5).copy(), x.copy()
+        _kernels.activation_forward(flat, ACTIVATION_CODES[name])
+        _kernels.activation_forward(cube, ACTIVATION_CODES[name])
+        np.testing.assert_array_equal(cube.reshape(6, 5), flat)
+    b = np.arange(5, dtype=dtype)
+    cube = x.copy()
+    _kernels.bias_add(cube, b)
+    np.testing.assert_array_equal(cube, x + b)
+
+
 # -------------------------------------------------------------- forward ---
 
 @pytest.mark.parametrize("name", BOUNDED)

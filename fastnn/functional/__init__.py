@@ -2,10 +2,11 @@
 gradient beside it, and their functional names (``fastnn.relu(t)``, ...).
 
 =============  ==========================================================
-arithmetic     + - * / negation, powers, exp, log, maximum (NumPy)
+arithmetic     + - * / negation, powers, exp, log, maximum (NumPy; a bias
+               added to a matrix is nn's AddBias)
 shape          broadcast_to, sum, mean, transpose, reshape, indexing,
                concatenate (NumPy)
-nn             matmul, linear, activations, softmax, log_softmax, dropout
+nn             matmul, linear, the bias add, activations, softmax, log_softmax, dropout
                (the compiled kernels, through ``fastnn.ops``)
 loss           cross_entropy, binary_cross_entropy, mse (fused kernels)
 =============  ==========================================================
@@ -21,7 +22,7 @@ from .arithmetic import (Add, Div, Exp, Log, Maximum, Mul, Neg, Pow, Sub, exp, l
                          maximum)
 from .loss import (MSE, BinaryCrossEntropy, CrossEntropy, binary_cross_entropy,
                    cross_entropy, mse)
-from .nn import (Activation, DropoutMask, Linear, LogSoftmax, MatMul, Softmax, activation,
+from .nn import (Activation, AddBias, DropoutMask, Linear, LogSoftmax, MatMul, Softmax, activation,
                  as_rng, dropout, linear, log_softmax, matmul, relu, sigmoid, softmax, tanh)
 from .shape import (BroadcastTo, Concatenate, Index, Mean, Reshape, Sum, Transpose,
                     broadcast_to, concatenate, mean, reshape, sum, transpose)
@@ -29,7 +30,7 @@ from .shape import (BroadcastTo, Concatenate, Index, Mean, Reshape, Sum, Transpo
 __all__ = [
     "Add", "Sub", "Mul", "Div", "Neg", "Pow", "Exp", "Log", "Maximum",
     "BroadcastTo", "Sum", "Mean", "Transpose", "Reshape", "Index", "Concatenate",
-    "MatMul", "Linear", "Activation", "Softmax", "LogSoftmax", "DropoutMask",
+    "MatMul", "Linear", "AddBias", "Activation", "Softmax", "LogSoftmax", "DropoutMask",
     "CrossEntropy", "BinaryCrossEntropy", "MSE",
     "exp", "log", "maximum", "broadcast_to", "sum", "mean", "transpose", "reshape",
     "concatenate", "matmul", "linear", "activation", "sigmoid", "tanh", "relu", "softmax",

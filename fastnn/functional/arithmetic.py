@@ -8,7 +8,10 @@ operand whose shape differs from the result's, and that a gradient must reach,
 goes through ``BroadcastTo`` (whose backward sums over the broadcast axes). So
 each backward below sees its output, its gradient and the operands that need a
 gradient in one shape and never un-broadcasts; a constant (a number, an array,
-a Tensor without ``requires_grad``) is left to NumPy's broadcasting.
+a Tensor without ``requires_grad``) is left to NumPy's broadcasting. The one
+exception is the bias, a 1-D Tensor added along the last axis of a matrix:
+``x + b`` is the single op ``AddBias`` (fastnn.functional.nn), whose backward
+sums the columns with the fast path's kernel.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor, as_tensor, dtype_error, operand
+from .nn import AddBias
 from .shape import BroadcastTo
 
 if TYPE_CHECKING:
@@ -55,8 +59,24 @@ def binary(fn, t, other, op, reflected=False):
         shape = other.shape
     a, b = (other, t) if reflected else (t, other)
     if shape != t.data.shape:
+        if fn is Add:
+            pair = _bias_pair(a, b)
+            if pair is not None:
+                return AddBias.apply(*pair)
         a, b = _broadcast(op, a, b)
     return fn.apply(a, b)
+
+
+def _bias_pair(a, b):
+    """(x, bias) when one of the addends is a 1-D Tensor that requires a
+    gradient and matches the last axis of the other, of 2 or more axes."""
+    for x, bias in ((a, b), (b, a)):
+        if isinstance(bias, Tensor) and bias.requires_grad:
+            x_shape = (x.data if isinstance(x, Tensor) else x).shape
+            b_shape = bias.data.shape
+            if len(b_shape) == 1 and len(x_shape) >= 2 and x_shape[-1] == b_shape[0]:
+                return x, bias
+    return None
 
 
 def _broadcast(op, a, b):

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from ..tensor import Tensor
 
-__all__ = ["MatMul", "Linear", "Activation", "Softmax", "LogSoftmax", "DropoutMask",
+__all__ = ["MatMul", "Linear", "AddBias", "Activation", "Softmax", "LogSoftmax", "DropoutMask",
            "matmul", "linear", "activation", "sigmoid", "tanh", "relu", "softmax",
            "log_softmax", "as_rng", "dropout"]
 
@@ -41,12 +41,9 @@ def _blas_ready(a):
 
 def writable_rows(a, dtype):
     """A C-contiguous copy of ``a`` in ``dtype`` (kernels write in place)."""
+    if a.dtype == dtype:
+        return a.copy()                 # C order; the common case, and the faster call
     return np.array(a, dtype=dtype, order="C")
-
-
-def _flat_rows(a):
-    """View of a C-contiguous array as the 2-D (1, size) block elementwise kernels take."""
-    return a.reshape(1, -1)
 
 
 # ------------------------------------------------------ matrix products (BLAS) ---
@@ -182,6 +179,30 @@ class Linear(Function):
         return dx, dW, db
 
 
+class AddBias(Function):
+    """z = x + b for a bias b (n,) added along the last axis of x (..., n):
+    the lecture's "+ b" as one op, with the kernels of ``Linear``'s bias.
+    dx = g, db = the column sums of g (over every leading axis of x).
+
+    ``x + b`` records it when b requires a gradient (``arithmetic.binary``),
+    instead of a ``BroadcastTo`` node and an ``Add``; the values are NumPy's
+    ``x + b`` bit for bit (one addition per element)."""
+
+    @staticmethod
+    def forward(ctx, x, b):
+        z = writable_rows(x, x.dtype)
+        ops.bias_add(z, b)
+        return z
+
+    @staticmethod
+    def backward(ctx, g):
+        need_x, need_b = ctx.needs_input_grad
+        db = None
+        if need_b:
+            db = ops.add_column_sums(np.ascontiguousarray(g), np.empty(g.shape[-1], g.dtype))
+        return (g if need_x else None), db
+
+
 # ------------------------------------------------------------- activations ---
 
 class Activation(Function):
@@ -192,7 +213,7 @@ class Activation(Function):
     @staticmethod
     def forward(ctx, x, name):
         y = writable_rows(x, x.dtype)
-        ops.activation_forward(_flat_rows(y), name)
+        ops.activation_forward(y, name)
         ctx.saved_tensors = (y, name)
         return y
 
@@ -200,7 +221,7 @@ class Activation(Function):
     def backward(ctx, g):
         y, name = ctx.saved_tensors
         grad = writable_rows(g, y.dtype)
-        ops.activation_backward(_flat_rows(y), _flat_rows(grad), name)
+        ops.activation_backward(y, grad, name)
         return grad, None
 
 
@@ -216,7 +237,7 @@ class Softmax(Function):
         axis = check_axis(axis, x.ndim, "softmax")
         last = axis == x.ndim - 1
         y = writable_rows(x if last else np.moveaxis(x, axis, -1), x.dtype)
-        ops.activation_forward(y.reshape(-1, y.shape[-1]), "softmax")
+        ops.activation_forward(y, "softmax")          # along the last axis
         ctx.saved_tensors = (y, axis, last)
         return y if last else np.moveaxis(y, -1, axis)
 
@@ -224,8 +245,7 @@ class Softmax(Function):
     def backward(ctx, g):
         y, axis, last = ctx.saved_tensors
         grad = writable_rows(g if last else np.moveaxis(g, axis, -1), y.dtype)
-        ops.activation_backward(y.reshape(-1, y.shape[-1]), grad.reshape(-1, y.shape[-1]),
-                                "softmax")
+        ops.activation_backward(y, grad, "softmax")
         return (grad if last else np.moveaxis(grad, -1, axis)), None
 
 
