@@ -102,10 +102,13 @@ cdef inline void ger(int m, int n, floating alpha, const floating* x, int incx,
 #
 # The pieces are blocks of C: whole rows in the forward form, column blocks of
 # dW in the weight-gradient form D^T X, as even as the limit allows (an even
-# number of them, for the two threads of a team). Each block is written by one
+# number of them, for the two threads of a team, which claim them one by one). Each block is written by one
 # small GEMM, so the result is the same whichever thread ran it, and the same
 # for one thread and two: a fixed function of the shape. (It differs from the
 # uncut product's in the last bits: another kernel, another order of the sums.)
+# A piece under SMALL_GEMM_MIN_PIECE of work costs more in calls than it saves
+# (784 -> 100 at batch 1347 with 64 inputs: 112 pieces of 12 rows took 273 us,
+# the whole product 111 us), so a shape that only cuts that small stays whole.
 # A weight gradient too tall for column blocks is cut along the batch instead,
 # each piece added into C (on one thread only: the sums would race).
 cdef enum:
@@ -114,6 +117,7 @@ cdef enum:
     SMALL_GEMM_ROW_STEP = 4       # forward pieces: a multiple of 4 rows
     SMALL_GEMM_COL_STEP = 16      # dW pieces: a multiple of 16 columns (a cache line)
     SMALL_GEMM_BATCH_STEP = 16
+    SMALL_GEMM_MIN_PIECE = 250000  # m*n*k of the smallest piece worth a call
 
 
 cdef inline void _gemm(char ta, char tb, int m, int n, int k, floating alpha,
@@ -130,22 +134,24 @@ cdef inline void _gemm(char ta, char tb, int m, int n, int k, floating alpha,
 
 cdef struct Pieces:
     # C = alpha op(A) op(B) + beta C cut into ``count`` blocks of ``piece``
-    # rows (by_rows) or columns of C; the caller's share of a team is the
-    # first ``split`` blocks. The operands are untyped: ``double`` says which.
+    # rows (by_rows) or columns of C. The operands are untyped: ``is_double``
+    # says which.
     const void* A
     const void* B
     void* C
     double alpha, beta
     int m, n, k, lda, ldb, ldc
-    int piece, count, split
+    int piece, count
     bint trans_a, trans_b, by_rows, is_double
 
 
-cdef inline int _even_piece(long long fitting, int total, int step) noexcept nogil:
+cdef inline int _even_piece(long long fitting, int total, int step,
+                            long long unit_work) noexcept nogil:
     """The size of the blocks of ``total`` that are at most ``fitting`` (the
     small-kernel limit) and a multiple of ``step``, in an even number of
     blocks as even as that allows; 0 when cutting does not pay (the whole
-    fits, or a block would be under ``step``)."""
+    fits, or a block would be under ``step`` or, at ``unit_work`` per unit,
+    under SMALL_GEMM_MIN_PIECE)."""
     cdef long long count, piece
     if fitting >= total or fitting < step:
         return 0
@@ -155,7 +161,9 @@ cdef inline int _even_piece(long long fitting, int total, int step) noexcept nog
     piece += (step - piece % step) % step       # up to a multiple of step
     if piece > fitting:
         piece -= step
-    return <int>piece if piece >= step else 0
+    if piece < step or piece * unit_work < SMALL_GEMM_MIN_PIECE:
+        return 0
+    return <int>piece
 
 
 cdef inline bint _plan_pieces(bint trans_a, bint trans_b, int m, int n, int k,
@@ -167,16 +175,16 @@ cdef inline bint _plan_pieces(bint trans_a, bint trans_b, int m, int n, int k,
         # Forward form Y = X W^T: blocks of rows of X and Y.
         p.by_rows = True
         p.piece = _even_piece(min(SMALL_GEMM_WORK // (<long long>n * k), SMALL_GEMM_BLOCK // n),
-                              m, SMALL_GEMM_ROW_STEP)
+                              m, SMALL_GEMM_ROW_STEP, <long long>n * k)
         p.count = (m + p.piece - 1) // p.piece if p.piece else 0
     elif trans_a and not trans_b:
         # Weight-gradient form dW = D^T X: column blocks of dW and X.
         p.by_rows = False
-        p.piece = _even_piece(SMALL_GEMM_WORK // (<long long>m * k), n, SMALL_GEMM_COL_STEP)
+        p.piece = _even_piece(SMALL_GEMM_WORK // (<long long>m * k), n, SMALL_GEMM_COL_STEP,
+                              <long long>m * k)
         p.count = (n + p.piece - 1) // p.piece if p.piece else 0
     else:
         return False
-    p.split = (p.count + 1) // 2
     return p.piece != 0
 
 
@@ -198,16 +206,13 @@ cdef inline void _run_pieces(const Pieces* p, floating* kind, int first, int las
                   B + start, p.ldb, <floating>p.beta, C + start, p.ldc)
 
 
-cdef inline void _team_share(void* job, int part) noexcept nogil:
-    """A team member's share of the Pieces ``job``: part 0 the caller's blocks,
-    part 1 the helper's."""
+cdef inline void _team_piece(void* job, int piece) noexcept nogil:
+    """Block ``piece`` of the Pieces ``job``, for whichever team member claimed it."""
     cdef const Pieces* p = <const Pieces*>job
-    cdef int first = 0 if part == 0 else p.split
-    cdef int last = p.split if part == 0 else p.count
     if p.is_double:
-        _run_pieces(p, <double*>NULL, first, last)
+        _run_pieces(p, <double*>NULL, piece, piece + 1)
     else:
-        _run_pieces(p, <float*>NULL, first, last)
+        _run_pieces(p, <float*>NULL, piece, piece + 1)
 
 
 cdef inline bint _gemm_along_batch(int m, int n, int k, floating alpha, const floating* A,
@@ -292,7 +297,7 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
             p.A, p.B, p.C, p.alpha, p.beta = A, B, C, alpha, beta
             p.lda, p.ldb, p.ldc, p.is_double = lda, ldb, ldc, floating is double
             if tp.max_threads >= 2 and team_ready(tp):
-                fastnn_team_run(tp.team, _team_share, &p)
+                fastnn_team_run(tp.team, _team_piece, &p, p.count)
                 return
             if tp.want <= 1:
                 _run_pieces(&p, <floating*>NULL, 0, p.count)

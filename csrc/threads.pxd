@@ -1,19 +1,21 @@
 # cython: language_level=3
-"""Per-GEMM choice of the BLAS thread count, local to the calling thread.
+"""Per-GEMM choice of the BLAS thread count.
 
 Small GEMMs (a mini-batch of 10 against a 784 x 30 layer) run faster on one
 thread: waking a second one costs more than it saves. Large ones want every
 core. OpenBLAS (>= 0.3.27) offers ``openblas_set_num_threads_local``, which
-sets the count for the calling thread only and returns the previous one;
-fastnn/blas_threads.py finds it in the BLAS that SciPy uses and passes its
-address here. The compiled loops switch counts only when a GEMM's size class
-changes, and restore the thread's previous count before returning, so the
-user's other code never sees a changed setting.
+sets the count and returns the previous one (for the calling thread in
+OpenBLAS's OpenMP build; SciPy's pthreads build applies it to the whole
+process, measured); fastnn/blas_threads.py finds it in the BLAS that SciPy
+uses and passes its address here. The compiled loops switch counts only when
+a GEMM's size class changes, and restore the previous count before
+returning, so the user's code never sees a changed setting after a call.
 
 A GEMM that csrc/blas.pxd cuts into small-kernel pieces (which never use a
 BLAS thread) runs them on the policy's team instead when max_threads >= 2:
 the calling thread and one helper (csrc/team.h), started at the first such
-product of a compiled call and stopped by restore_threads at its end.
+product, sent to sleep by restore_threads at the end of every compiled call
+and stopped when its net is freed.
 """
 
 ctypedef int (*set_threads_fn)(int) noexcept nogil
@@ -21,9 +23,11 @@ ctypedef int (*set_threads_fn)(int) noexcept nogil
 cdef extern from "team.h" nogil:
     ctypedef struct fastnn_team:
         int running
-    ctypedef void (*fastnn_team_fn)(void* job, int part) noexcept nogil
-    int fastnn_team_start(fastnn_team* team, set_threads_fn set_local)
-    void fastnn_team_run(fastnn_team* team, fastnn_team_fn fn, void* job)
+    ctypedef void (*fastnn_piece_fn)(void* job, int piece) noexcept nogil
+    int fastnn_team_start(fastnn_team* team)
+    int fastnn_team_usable(fastnn_team* team)
+    void fastnn_team_run(fastnn_team* team, fastnn_piece_fn fn, void* job, int count)
+    void fastnn_team_rest(fastnn_team* team)
     void fastnn_team_stop(fastnn_team* team)
 
 
@@ -71,7 +75,7 @@ cdef inline bint team_ready(ThreadPolicy* tp) noexcept nogil:
     one, or when no thread could be made."""
     if tp.team == NULL:
         return False
-    if not tp.team.running and fastnn_team_start(tp.team, tp.set_local) != 0:
+    if not fastnn_team_usable(tp.team) and fastnn_team_start(tp.team) != 0:
         tp.team = NULL          # run everything on this thread from now on
         return False
     return True
@@ -79,9 +83,9 @@ cdef inline bint team_ready(ThreadPolicy* tp) noexcept nogil:
 
 cdef inline void restore_threads(ThreadPolicy* tp) noexcept nogil:
     """At the end of a compiled call: give the calling thread back the count it
-    had before use_threads_for, and stop the team's helper thread."""
+    had before use_threads_for, and send the team's helper to sleep."""
     if tp.team != NULL:
-        fastnn_team_stop(tp.team)
+        fastnn_team_rest(tp.team)
     if tp.set_local != NULL and tp.current != 0:
         tp.set_local(tp.prior)
         tp.current = 0

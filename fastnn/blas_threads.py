@@ -2,8 +2,10 @@
 
 fastnn's compiled core calls the BLAS that SciPy ships (through
 ``scipy.linalg.cython_blas``). When that BLAS is OpenBLAS >= 0.3.27, the
-training loop picks the thread count per GEMM, for the calling thread only
-(``openblas_set_num_threads_local``): GEMMs smaller than
+training loop picks the thread count per GEMM (``openblas_set_num_threads_local``,
+which SciPy's pthreads build of OpenBLAS applies to the whole process: while a
+compiled call runs, another thread's OpenBLAS calls see its count; the count
+is put back when the call returns): GEMMs smaller than
 ``min_work`` = m*n*k run on one thread, larger ones on ``max_threads``. A
 product with one row or column (batch 1: a matrix-vector product, or the
 outer product of the weight gradient) is memory-bound and gains from a second
@@ -17,9 +19,12 @@ A mini-batch GEMM of a small network (784 -> 30 or 784 -> 100 at batch 32 to
 (csrc/blas.pxd), and those kernels are single-threaded. With ``max_threads``
 of 2 or more, ``Sequential``'s compiled calls therefore share the pieces
 between the calling thread and one helper thread of their own (csrc/team.h,
-whatever the product's size against ``min_work``). The helper lives for one
-compiled call (an epoch chunk, a prediction) and is joined before it
-returns. Each piece is its own block of the output, so the results are
+whatever the product's size against ``min_work``), as long as none of the
+net's products runs whole on the BLAS's threads (the helper would compete with
+them). Both threads claim pieces from one counter, so a helper that is slow
+to wake costs nothing: the caller runs the pieces itself. The helper lives as
+long as the compiled net, asleep between its calls, and is joined when the
+net is freed. Each piece is its own block of the output, so the results are
 bitwise those of one thread. ``max_threads=1`` (or ``limited(1)``) caps fastnn
 at the calling thread: no helper and no BLAS threads.
 

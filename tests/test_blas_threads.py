@@ -1,5 +1,6 @@
 """The per-GEMM BLAS thread policy leaves the caller's thread setting as it was."""
 
+import gc
 import os
 
 import numpy as np
@@ -87,12 +88,34 @@ def test_the_team_gives_bitwise_the_one_thread_result(restore_policy, batch_size
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"),
                     reason="counts the process's threads in /proc (Linux)")
-def test_the_team_helper_does_not_outlive_the_compiled_call(restore_policy):
+def test_the_team_helper_is_joined_with_its_net(restore_policy):
     blas_threads.set_policy(max_threads=2)
     _cut_fit(128)             # the BLAS's own pool, if any, exists from here on
+    gc.collect()
     before = _threads_of_this_process()
-    _cut_fit(128)
+    _cut_fit(128)             # its compiled net, and the net's helper, are gone after fit
+    gc.collect()
     assert _threads_of_this_process() == before
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_trains_with_a_helper_of_its_own(restore_policy):
+    # The parent's net has a sleeping helper when the child is forked; the
+    # child's copy of the net must not wait for a thread it does not have.
+    blas_threads.set_policy(max_threads=2)
+    rng = np.random.default_rng(1)
+    X = rng.random((640, 784), dtype=np.float32)
+    model = fastnn.Sequential([fastnn.Dense(784, 30, "sigmoid"), fastnn.Dense(30, 10, "softmax")],
+                              seed=0)
+    want = model.predict_proba(X)            # the inference net starts its helper
+    pid = os.fork()
+    if pid == 0:                             # the child: predict, report by exit code
+        try:
+            os._exit(0 if np.array_equal(model.predict_proba(X), want) else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 @pytest.mark.parametrize("kwargs, match", [
