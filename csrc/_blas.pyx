@@ -250,5 +250,14 @@ def dot(x, y):
 
 
 def _dot(const floating[:] x, const floating[:] y):
-    return blas.dot(<int>x.shape[0], &x[0], <int>(x.strides[0] // sizeof(floating)),
-                    &y[0], <int>(y.strides[0] // sizeof(floating)))
+    # Under the policy, as a matrix-vector product is (a vector counts
+    # VECTOR_WORK_WEIGHT times its length): a dot the BLAS threads leaves its
+    # workers spinning on the cores that the next compiled call needs.
+    cdef ThreadPolicy tp = _policy
+    cdef floating total
+    with nogil:
+        use_threads_for(&tp, x.shape[0], 1, 1)
+        total = blas.dot(<int>x.shape[0], &x[0], <int>(x.strides[0] // sizeof(floating)),
+                         &y[0], <int>(y.strides[0] // sizeof(floating)))
+        restore_threads(&tp)
+    return total

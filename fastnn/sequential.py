@@ -274,13 +274,13 @@ class Sequential:
         return plans
 
     def _compiled_net(self, rows, optimizer=None, seed_seq=None, gradients=False, seed=None,
-                      allreduce=None):
+                      allreduce=None, helper=True):
         """A CompiledNet over the layers' arrays for batches of up to ``rows``,
         its PRNG seeded from the next child of ``seed_seq`` (or with ``seed``).
         With an optimizer it trains (data-parallel with an ``allreduce`` hook,
         fastnn.distributed); with ``gradients=True`` and no optimizer it only
         computes gradients (it has their buffers, but no optimizer state);
-        otherwise it predicts and evaluates."""
+        otherwise it predicts and evaluates. ``helper``: see ``CompiledNet``."""
         if seed is None:
             seed = 0 if seed_seq is None else fit_seed(seed_seq)
         if optimizer is not None:
@@ -288,7 +288,7 @@ class Sequential:
         else:
             config = _GRADIENTS_ONLY if gradients else None
         return CompiledNet(self._plans(optimizer), self.dtype, rows, get_loss(self.loss).code,
-                           config, seed, blas_threads.policy(), allreduce)
+                           config, seed, blas_threads.policy(), allreduce, helper)
 
     def _inference_net(self):
         # The compiled net points into the layers' arrays: rebuild it when a

@@ -111,7 +111,9 @@ class FullBatchObjective:
         self.weight_decay = float(weight_decay)
         #: lam of J
         self.lam = self.weight_decay / self.total if decay_per_example else self.weight_decay
-        self.net = model._compiled_net(min(rows, self.n), gradients=True)
+        # No helper thread: see CompiledNet's ``helper`` (lbfgs on 5,000 MNIST
+        # images: 22 ms per evaluation with one, 13 ms without).
+        self.net = model._compiled_net(min(rows, self.n), gradients=True, helper=False)
         self.arrays, self.grads, self.slices, self.weight_slices = [], [], [], []
         start = 0
         for layer, gW, gb in zip(model.dense_layers, self.net.grad_W, self.net.grad_b):
