@@ -101,11 +101,12 @@ cdef inline void ger(int m, int n, floating alpha, const floating* x, int incx,
 # pieces on one thread, 192 us whole on two).
 #
 # The pieces are blocks of C: whole rows in the forward form, column blocks of
-# dW in the weight-gradient form D^T X, as even as the limit allows (an even
-# number of them, for the two threads of a team, which claim them one by one). Each block is written by one
-# small GEMM, so the result is the same whichever thread ran it, and the same
-# for one thread and two: a fixed function of the shape. (It differs from the
-# uncut product's in the last bits: another kernel, another order of the sums.)
+# dW in the weight-gradient form D^T X, as even as the limit allows, and an
+# even number of them (the two threads of a team claim them one by one). Each
+# block is written by one small GEMM, so the result is the same whichever
+# thread ran it, and the same for one thread and two: a fixed function of the
+# shape. (It differs from the uncut product's in the last bits: another
+# kernel, another order of the sums.)
 # A piece under SMALL_GEMM_MIN_PIECE of work costs more in calls than it saves
 # (784 -> 100 at batch 1347 with 64 inputs: 112 pieces of 12 rows took 273 us,
 # the whole product 111 us), so a shape that only cuts that small stays whole.
